@@ -1,0 +1,5 @@
+// All op families.
+#pragma once
+
+#include <nabla/ops/elementwise.h>
+#include <nabla/ops/reduce.h>

@@ -1,0 +1,37 @@
+// Helpers shared by the op families: dtype/device dispatch and argument checks.
+// Internal to engine/ops; users include the family headers instead.
+#pragma once
+
+#include <nabla/autograd.h>
+#include <nabla/tensor.h>
+
+namespace nabla::ops_detail {
+
+// Calls f(T{}) with T = float or double; throws for int64 (names the op and tensor).
+template <typename F>
+void dispatch_floating(const Tensor& t, const char* op, F&& f) {
+  switch (t.dtype()) {
+    case DType::Float32: f(float{}); return;
+    case DType::Float64: f(double{}); return;
+    case DType::Int64: break;
+  }
+  throw Error(std::string(op) + ": expects a float32 or float64 tensor, got " + t.str());
+}
+
+// Kernels run where the data is. Until the CUDA kernels land, a CUDA tensor reaching a CPU-only
+// op gets a clear error instead of a crash.
+inline void check_device_supported(const char* op, const Tensor& t) {
+  NABLA_CHECK(t.device().is_cpu(), op, ": no kernel for ", t.device().str(), " yet (", t.str(),
+              ")");
+}
+
+// Same dtype and device for every defined tensor; the message names the op and all tensors.
+void check_same(const char* op, std::initializer_list<const Tensor*> ts);
+
+// Checks that t has exactly `ndim` dims; `what` names the argument ("input", "weight").
+void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
+
+// Output allocation on the device and dtype of a reference tensor.
+inline Tensor new_like(const Tensor& ref, const Shape& s) { return empty(s, ref.dtype(), ref.device()); }
+
+}  // namespace nabla::ops_detail
