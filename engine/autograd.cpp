@@ -18,17 +18,29 @@ std::atomic<uint64_t> g_next_seq{0};
 std::unordered_map<std::string, int64_t> g_kernel_counts;
 }  // namespace
 
-bool grad_enabled() { return g_grad_enabled; }
-NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) { g_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { g_grad_enabled = prev_; }
+bool grad_enabled() {
+  return g_grad_enabled;
+}
+NoGradGuard::NoGradGuard() : prev_(g_grad_enabled) {
+  g_grad_enabled = false;
+}
+NoGradGuard::~NoGradGuard() {
+  g_grad_enabled = prev_;
+}
 
-void count_kernel(const char* name) { ++g_kernel_counts[name]; }
+void count_kernel(const char* name) {
+  ++g_kernel_counts[name];
+}
 int64_t kernel_count(const std::string& name) {
   auto it = g_kernel_counts.find(name);
   return it == g_kernel_counts.end() ? 0 : it->second;
 }
-void reset_kernel_counts() { g_kernel_counts.clear(); }
-const std::unordered_map<std::string, int64_t>& kernel_counts() { return g_kernel_counts; }
+void reset_kernel_counts() {
+  g_kernel_counts.clear();
+}
+const std::unordered_map<std::string, int64_t>& kernel_counts() {
+  return g_kernel_counts;
+}
 
 // ---------------------------------------------------------------- Node
 Node::Node(std::string name, std::vector<Edge> next, std::vector<TensorMeta> inputs,
@@ -46,7 +58,9 @@ void Node::clear_hooks() {
   post_hooks_.clear();
 }
 
-void Node::add_output_hook(int nr, TensorHook h) { output_hooks_.at(size_t(nr)).push_back(std::move(h)); }
+void Node::add_output_hook(int nr, TensorHook h) {
+  output_hooks_.at(size_t(nr)).push_back(std::move(h));
+}
 
 std::vector<Tensor> Node::run_output_hooks(int nr, Tensor grad) const {
   for (const auto& h : output_hooks_[size_t(nr)]) {
@@ -64,18 +78,19 @@ void Node::release() {
 std::vector<Tensor> Node::apply(const std::vector<Tensor>& grad_outputs,
                                 const std::vector<bool>& needs) {
   NABLA_CHECK(!released_, "backward: trying to backward through the graph a second time (node '",
-              name_, "'); its saved tensors were freed after the first backward. Pass "
+              name_,
+              "'); its saved tensors were freed after the first backward. Pass "
               "retain_graph=true to the first backward if you need to go through it twice.");
-  std::vector<Tensor> gi = override_ ? override_(*this, grad_outputs, needs)
-                                     : rule_(grad_outputs, needs);
+  std::vector<Tensor> gi =
+      override_ ? override_(*this, grad_outputs, needs) : rule_(grad_outputs, needs);
   NABLA_CHECK(gi.size() == next_.size(), "backward: rule of '", name_, "' returned ", gi.size(),
               " gradients for ", next_.size(), " inputs");
   for (const auto& h : post_hooks_) h(*this, gi, grad_outputs);
   for (size_t i = 0; i < gi.size(); ++i) {
     if (!needs[i] || !gi[i].defined()) continue;
-    NABLA_CHECK(gi[i].shape() == inputs_[i].shape, "backward: '", name_, "' produced a gradient of ",
-                "shape ", shape_str(gi[i].shape()), " for input ", i, " of shape ",
-                shape_str(inputs_[i].shape));
+    NABLA_CHECK(gi[i].shape() == inputs_[i].shape, "backward: '", name_,
+                "' produced a gradient of ", "shape ", shape_str(gi[i].shape()), " for input ", i,
+                " of shape ", shape_str(inputs_[i].shape));
   }
   return gi;
 }
@@ -119,9 +134,15 @@ void record(const char* name, const std::vector<Tensor>& inputs, std::vector<Ten
 }
 
 // ---------------------------------------------------------------- Tensor autograd methods
-bool Tensor::requires_grad() const { return checked().requires_grad; }
-bool Tensor::is_leaf() const { return checked().grad_fn == nullptr; }
-std::shared_ptr<Node> Tensor::grad_fn() const { return checked().grad_fn; }
+bool Tensor::requires_grad() const {
+  return checked().requires_grad;
+}
+bool Tensor::is_leaf() const {
+  return checked().grad_fn == nullptr;
+}
+std::shared_ptr<Node> Tensor::grad_fn() const {
+  return checked().grad_fn;
+}
 
 Tensor& Tensor::set_requires_grad(bool r) {
   NABLA_CHECK(is_leaf(), "set_requires_grad: only leaf tensors can change requires_grad (", str(),
@@ -137,7 +158,9 @@ Tensor Tensor::grad() const {
   return g ? Tensor(g) : Tensor();
 }
 
-void Tensor::zero_grad() { checked(), impl_->grad.reset(); }
+void Tensor::zero_grad() {
+  checked(), impl_->grad.reset();
+}
 
 Tensor Tensor::detach() const {
   auto impl = std::make_shared<TensorImpl>();
@@ -156,13 +179,14 @@ Tensor& Tensor::retain_grad() {
   if (is_leaf() || impl_->retains_grad) return *this;
   impl_->retains_grad = true;
   std::weak_ptr<TensorImpl> weak = impl_;
-  impl_->grad_fn->add_output_hook(impl_->output_nr, [weak](const Tensor& g) -> std::optional<Tensor> {
-    if (auto self = weak.lock()) {
-      NoGradGuard ng;
-      self->grad = self->grad ? add(Tensor(self->grad), g).impl_ptr() : g.clone().impl_ptr();
-    }
-    return std::nullopt;
-  });
+  impl_->grad_fn->add_output_hook(
+      impl_->output_nr, [weak](const Tensor& g) -> std::optional<Tensor> {
+        if (auto self = weak.lock()) {
+          NoGradGuard ng;
+          self->grad = self->grad ? add(Tensor(self->grad), g).impl_ptr() : g.clone().impl_ptr();
+        }
+        return std::nullopt;
+      });
   return *this;
 }
 
@@ -291,7 +315,8 @@ std::vector<Tensor> run_backward(const std::vector<Tensor>& outputs,
     if (!s.needed) continue;
     s.grads.resize(size_t(n->num_outputs()));
     for (size_t i = 0; i < n->next_edges().size(); ++i)
-      if (s.needs_input[i] && n->next_edges()[i].node) ++state[n->next_edges()[i].node.get()].pending;
+      if (s.needs_input[i] && n->next_edges()[i].node)
+        ++state[n->next_edges()[i].node.get()].pending;
   }
   // A target's own node counts as needed for capturing its gradient even if nothing below is.
   for (auto& [key, idx] : node_target) {

@@ -26,7 +26,7 @@ std::string concat(const Args&... args) {
 }  // namespace nabla
 
 // NABLA_CHECK(cond, parts...): throw nabla::Error(concat(parts...)) unless cond.
-#define NABLA_CHECK(cond, ...)                                 \
-  do {                                                         \
+#define NABLA_CHECK(cond, ...)                                               \
+  do {                                                                       \
     if (!(cond)) throw ::nabla::Error(::nabla::detail::concat(__VA_ARGS__)); \
   } while (0)

@@ -17,9 +17,12 @@ const char kMagic[] = "\x93NUMPY";
 
 const char* descr_of(DType d) {
   switch (d) {
-    case DType::Float32: return "<f4";
-    case DType::Float64: return "<f8";
-    case DType::Int64: return "<i8";
+    case DType::Float32:
+      return "<f4";
+    case DType::Float64:
+      return "<f8";
+    case DType::Int64:
+      return "<i8";
   }
   return "";
 }
@@ -48,7 +51,8 @@ void save_npy(const std::string& path, const Tensor& t) {
   Tensor c = t.detach().to(Device::cpu()).contiguous();
   std::string shape = "(";
   for (size_t i = 0; i < c.shape().size(); ++i)
-    shape += std::to_string(c.shape()[i]) + (c.shape().size() == 1 ? "," : (i + 1 < c.shape().size() ? ", " : ""));
+    shape += std::to_string(c.shape()[i]) +
+             (c.shape().size() == 1 ? "," : (i + 1 < c.shape().size() ? ", " : ""));
   shape += ")";
   std::string header = std::string("{'descr': '") + descr_of(c.dtype()) +
                        "', 'fortran_order': False, 'shape': " + shape + ", }";
@@ -70,8 +74,8 @@ void save_npy(const std::string& path, const Tensor& t) {
             std::streamsize(size_t(c.numel()) * dtype_size(c.dtype())));
     NABLA_CHECK(f.good(), "save_npy: write to ", tmp, " failed");
   }
-  NABLA_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_npy: cannot rename ", tmp,
-              " to ", path);
+  NABLA_CHECK(std::rename(tmp.c_str(), path.c_str()) == 0, "save_npy: cannot rename ", tmp, " to ",
+              path);
 }
 
 Tensor load_npy(const std::string& path) {
@@ -99,9 +103,12 @@ Tensor load_npy(const std::string& path) {
   std::string shape_txt = dict_value(h, "shape", path);
   descr.erase(std::remove(descr.begin(), descr.end(), '\''), descr.end());
   DType dt;
-  if (descr == "<f4") dt = DType::Float32;
-  else if (descr == "<f8") dt = DType::Float64;
-  else if (descr == "<i8") dt = DType::Int64;
+  if (descr == "<f4")
+    dt = DType::Float32;
+  else if (descr == "<f8")
+    dt = DType::Float64;
+  else if (descr == "<i8")
+    dt = DType::Int64;
   else
     throw Error("load_npy: " + path + ": dtype '" + descr +
                 "' not supported (expected <f4, <f8 or <i8)");
@@ -113,7 +120,8 @@ Tensor load_npy(const std::string& path) {
   size_t pos = 0;
   while (pos < inner.size()) {
     size_t comma = inner.find(',', pos);
-    std::string tok = inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
+    std::string tok =
+        inner.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
     tok.erase(std::remove(tok.begin(), tok.end(), ' '), tok.end());
     if (!tok.empty()) {
       NABLA_CHECK(std::all_of(tok.begin(), tok.end(), ::isdigit), "load_npy: ", path,

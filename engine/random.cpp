@@ -12,10 +12,14 @@ Generator& default_generator() {
   return g;
 }
 
-void manual_seed(uint64_t seed) { default_generator().manual_seed(seed); }
+void manual_seed(uint64_t seed) {
+  default_generator().manual_seed(seed);
+}
 
 namespace {
-Generator& pick(Generator* g) { return g ? *g : default_generator(); }
+Generator& pick(Generator* g) {
+  return g ? *g : default_generator();
+}
 }  // namespace
 
 Tensor rand(const Shape& s, DType dt, Device dev, Generator* gen, double lo, double hi) {
@@ -27,8 +31,8 @@ Tensor rand(const Shape& s, DType dt, Device dev, Generator* gen, double lo, dou
     cpu::uniform<float>(g.seed(), g.advance(cpu::philox_blocks_float(n)), t.data<float>(), n,
                         float(lo), float(hi));
   else
-    cpu::uniform<double>(g.seed(), g.advance(cpu::philox_blocks_double(n)), t.data<double>(), n,
-                         lo, hi);
+    cpu::uniform<double>(g.seed(), g.advance(cpu::philox_blocks_double(n)), t.data<double>(), n, lo,
+                         hi);
   count_kernel("uniform");
   return dev.is_cpu() ? t : t.to(dev);
 }

@@ -18,13 +18,18 @@
 namespace nabla {
 
 // ---------------------------------------------------------------- dtype / shape / device
-size_t dtype_size(DType d) { return d == DType::Float32 ? 4 : 8; }
+size_t dtype_size(DType d) {
+  return d == DType::Float32 ? 4 : 8;
+}
 
 const char* dtype_name(DType d) {
   switch (d) {
-    case DType::Float32: return "float32";
-    case DType::Float64: return "float64";
-    case DType::Int64: return "int64";
+    case DType::Float32:
+      return "float32";
+    case DType::Float64:
+      return "float64";
+    case DType::Int64:
+      return "int64";
   }
   return "?";
 }
@@ -92,9 +97,15 @@ Device Device::parse(const std::string& s) {
 namespace {
 DeviceBackend* g_cuda_backend = nullptr;
 }
-DeviceBackend* cuda_backend() { return g_cuda_backend; }
-void register_cuda_backend(DeviceBackend* b) { g_cuda_backend = b; }
-bool cuda_available() { return g_cuda_backend && g_cuda_backend->device_count() > 0; }
+DeviceBackend* cuda_backend() {
+  return g_cuda_backend;
+}
+void register_cuda_backend(DeviceBackend* b) {
+  g_cuda_backend = b;
+}
+bool cuda_available() {
+  return g_cuda_backend && g_cuda_backend->device_count() > 0;
+}
 
 static DeviceBackend& backend_for(Device d, const char* what) {
   NABLA_CHECK(d.is_cuda(), what, ": no backend for ", d.str());
@@ -130,13 +141,27 @@ const TensorImpl& Tensor::checked() const {
   NABLA_CHECK(impl_ != nullptr, "Tensor: use of an undefined tensor");
   return *impl_;
 }
-const Shape& Tensor::shape() const { return checked().shape; }
-const Shape& Tensor::strides() const { return checked().strides; }
-int64_t Tensor::size(int64_t d) const { return shape()[wrap_dim(d, dim(), "size")]; }
-int64_t Tensor::numel() const { return shape_numel(shape()); }
-DType Tensor::dtype() const { return checked().dtype; }
-Device Tensor::device() const { return checked().device; }
-int64_t Tensor::offset() const { return checked().offset; }
+const Shape& Tensor::shape() const {
+  return checked().shape;
+}
+const Shape& Tensor::strides() const {
+  return checked().strides;
+}
+int64_t Tensor::size(int64_t d) const {
+  return shape()[wrap_dim(d, dim(), "size")];
+}
+int64_t Tensor::numel() const {
+  return shape_numel(shape());
+}
+DType Tensor::dtype() const {
+  return checked().dtype;
+}
+Device Tensor::device() const {
+  return checked().device;
+}
+int64_t Tensor::offset() const {
+  return checked().offset;
+}
 
 bool Tensor::is_contiguous() const {
   const auto& sh = shape();
@@ -174,9 +199,15 @@ std::vector<T> Tensor::to_vector() const {
   Tensor c = to(Device::cpu()).contiguous();
   std::vector<T> out(size_t(c.numel()));
   switch (c.dtype()) {
-    case DType::Float32: std::copy_n(c.data<float>(), out.size(), out.begin()); break;
-    case DType::Float64: std::copy_n(c.data<double>(), out.size(), out.begin()); break;
-    case DType::Int64: std::copy_n(c.data<int64_t>(), out.size(), out.begin()); break;
+    case DType::Float32:
+      std::copy_n(c.data<float>(), out.size(), out.begin());
+      break;
+    case DType::Float64:
+      std::copy_n(c.data<double>(), out.size(), out.begin());
+      break;
+    case DType::Int64:
+      std::copy_n(c.data<int64_t>(), out.size(), out.begin());
+      break;
   }
   return out;
 }
@@ -204,14 +235,22 @@ Tensor empty(const Shape& s, DType dt, Device dev) {
   impl->device = dev;
   return Tensor(impl);
 }
-Tensor empty_like(const Tensor& t) { return empty(t.shape(), t.dtype(), t.device()); }
+Tensor empty_like(const Tensor& t) {
+  return empty(t.shape(), t.dtype(), t.device());
+}
 
 void fill_(const Tensor& t, double value) {
   if (t.device().is_cpu() && t.is_contiguous()) {
     switch (t.dtype()) {
-      case DType::Float32: cpu::fill(t.data<float>(), t.numel(), float(value)); return;
-      case DType::Float64: cpu::fill(t.data<double>(), t.numel(), value); return;
-      case DType::Int64: cpu::fill(t.data<int64_t>(), t.numel(), int64_t(value)); return;
+      case DType::Float32:
+        cpu::fill(t.data<float>(), t.numel(), float(value));
+        return;
+      case DType::Float64:
+        cpu::fill(t.data<double>(), t.numel(), value);
+        return;
+      case DType::Int64:
+        cpu::fill(t.data<int64_t>(), t.numel(), int64_t(value));
+        return;
     }
   }
   Tensor src = full(t.shape(), value, t.dtype(), Device::cpu());
@@ -226,16 +265,28 @@ Tensor convert_cpu(const Tensor& t, DType to) {
   int64_t n = c.numel();
   auto go = [&](auto* src) {
     switch (to) {
-      case DType::Float32: cpu::convert(src, out.data<float>(), n); break;
-      case DType::Float64: cpu::convert(src, out.data<double>(), n); break;
-      case DType::Int64: cpu::convert(src, out.data<int64_t>(), n); break;
+      case DType::Float32:
+        cpu::convert(src, out.data<float>(), n);
+        break;
+      case DType::Float64:
+        cpu::convert(src, out.data<double>(), n);
+        break;
+      case DType::Int64:
+        cpu::convert(src, out.data<int64_t>(), n);
+        break;
     }
   };
   if (c.dtype() == to) return c.clone();
   switch (c.dtype()) {
-    case DType::Float32: go(c.data<float>()); break;
-    case DType::Float64: go(c.data<double>()); break;
-    case DType::Int64: go(c.data<int64_t>()); break;
+    case DType::Float32:
+      go(c.data<float>());
+      break;
+    case DType::Float64:
+      go(c.data<double>());
+      break;
+    case DType::Int64:
+      go(c.data<int64_t>());
+      break;
   }
   return out;
 }
@@ -265,9 +316,15 @@ void copy_(const Tensor& dst, const Tensor& src) {
       return;
     }
     switch (dst.dtype()) {
-      case DType::Float32: strided_scatter_t<float>(sc, dst); break;
-      case DType::Float64: strided_scatter_t<double>(sc, dst); break;
-      case DType::Int64: strided_scatter_t<int64_t>(sc, dst); break;
+      case DType::Float32:
+        strided_scatter_t<float>(sc, dst);
+        break;
+      case DType::Float64:
+        strided_scatter_t<double>(sc, dst);
+        break;
+      case DType::Int64:
+        strided_scatter_t<int64_t>(sc, dst);
+        break;
     }
     return;
   }
@@ -276,20 +333,31 @@ void copy_(const Tensor& dst, const Tensor& src) {
   NABLA_CHECK(dst.is_contiguous(), "copy_: a non-contiguous ", dst.device().str(),
               " destination is not supported (", dst.str(), ")");
   Device dev = dst.device().is_cuda() ? dst.device() : sc.device();
-  backend_for(dev, "copy_").copy(dst.raw_data(), dst.device(), sc.raw_data(), sc.device(),
-                                 size_t(dst.numel()) * dtype_size(dst.dtype()));
+  backend_for(dev, "copy_")
+      .copy(dst.raw_data(), dst.device(), sc.raw_data(), sc.device(),
+            size_t(dst.numel()) * dtype_size(dst.dtype()));
 }
 
-Tensor zeros(const Shape& s, DType dt, Device dev) { return full(s, 0.0, dt, dev); }
-Tensor ones(const Shape& s, DType dt, Device dev) { return full(s, 1.0, dt, dev); }
+Tensor zeros(const Shape& s, DType dt, Device dev) {
+  return full(s, 0.0, dt, dev);
+}
+Tensor ones(const Shape& s, DType dt, Device dev) {
+  return full(s, 1.0, dt, dev);
+}
 Tensor full(const Shape& s, double value, DType dt, Device dev) {
   Tensor t = empty(s, dt, Device::cpu());
   fill_(t, value);
   return dev.is_cpu() ? t : t.to(dev);
 }
-Tensor zeros_like(const Tensor& t) { return zeros(t.shape(), t.dtype(), t.device()); }
-Tensor ones_like(const Tensor& t) { return ones(t.shape(), t.dtype(), t.device()); }
-Tensor full_like(const Tensor& t, double v) { return full(t.shape(), v, t.dtype(), t.device()); }
+Tensor zeros_like(const Tensor& t) {
+  return zeros(t.shape(), t.dtype(), t.device());
+}
+Tensor ones_like(const Tensor& t) {
+  return ones(t.shape(), t.dtype(), t.device());
+}
+Tensor full_like(const Tensor& t, double v) {
+  return full(t.shape(), v, t.dtype(), t.device());
+}
 
 Tensor arange(double start, double end, double step, DType dt, Device dev) {
   NABLA_CHECK(step != 0, "arange: step must be non-zero");
@@ -335,9 +403,10 @@ Tensor Tensor::to(DType d) const {
   Tensor out = convert_cpu(*this, d);
   if (is_floating(d) && is_floating(dtype())) {
     DType from = dtype();
-    record("to_dtype", {*this}, out, [from](const std::vector<Tensor>& g, const std::vector<bool>&) {
-      return std::vector<Tensor>{g[0].to(from)};
-    });
+    record("to_dtype", {*this}, out,
+           [from](const std::vector<Tensor>& g, const std::vector<bool>&) {
+             return std::vector<Tensor>{g[0].to(from)};
+           });
   }
   return out;
 }
@@ -349,9 +418,15 @@ Tensor materialize(const Tensor& t) {
   NABLA_CHECK(t.dim() <= kMaxDims, "contiguous: at most ", kMaxDims, " dims, got ", t.str());
   Tensor out = empty(t.shape(), t.dtype(), t.device());
   switch (t.dtype()) {
-    case DType::Float32: strided_copy_t<float>(t, out); break;
-    case DType::Float64: strided_copy_t<double>(t, out); break;
-    case DType::Int64: strided_copy_t<int64_t>(t, out); break;
+    case DType::Float32:
+      strided_copy_t<float>(t, out);
+      break;
+    case DType::Float64:
+      strided_copy_t<double>(t, out);
+      break;
+    case DType::Int64:
+      strided_copy_t<int64_t>(t, out);
+      break;
   }
   count_kernel("strided_copy");
   return out;
@@ -441,9 +516,10 @@ Tensor Tensor::permute(const std::vector<int64_t>& dims) const {
     nst[i] = strides()[size_t(d)];
   }
   Tensor out = make_view(*this, ns, nst, offset());
-  record("permute", {*this}, out, [inverse](const std::vector<Tensor>& g, const std::vector<bool>&) {
-    return std::vector<Tensor>{g[0].permute(inverse)};
-  });
+  record("permute", {*this}, out,
+         [inverse](const std::vector<Tensor>& g, const std::vector<bool>&) {
+           return std::vector<Tensor>{g[0].permute(inverse)};
+         });
   return out;
 }
 
@@ -463,12 +539,12 @@ Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
   ns[size_t(d)] = length;
   Tensor out = make_view(*this, ns, strides(), offset() + start * strides()[size_t(d)]);
   Shape in = shape();
-  record("narrow", {*this}, out, [in, d, start, length](const std::vector<Tensor>& g,
-                                                        const std::vector<bool>&) {
-    Tensor gi = zeros(in, g[0].dtype(), g[0].device());
-    copy_(gi.narrow(d, start, length), g[0]);
-    return std::vector<Tensor>{gi};
-  });
+  record("narrow", {*this}, out,
+         [in, d, start, length](const std::vector<Tensor>& g, const std::vector<bool>&) {
+           Tensor gi = zeros(in, g[0].dtype(), g[0].device());
+           copy_(gi.narrow(d, start, length), g[0]);
+           return std::vector<Tensor>{gi};
+         });
   return out;
 }
 
@@ -529,7 +605,8 @@ Tensor Tensor::unsqueeze(int64_t d) const {
 std::ostream& operator<<(std::ostream& os, const Tensor& t) {
   if (!t.defined()) return os << "tensor(undefined)";
   std::vector<double> v = t.dtype() == DType::Int64 ? std::vector<double>() : t.to_vector<double>();
-  std::vector<int64_t> vi = t.dtype() == DType::Int64 ? t.to_vector<int64_t>() : std::vector<int64_t>();
+  std::vector<int64_t> vi =
+      t.dtype() == DType::Int64 ? t.to_vector<int64_t>() : std::vector<int64_t>();
   const Shape& s = t.shape();
   const int64_t n = t.numel();
   const bool summarize = n > 1000;  // like PyTorch: show 3 items at each end of long dims
@@ -547,18 +624,23 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     int64_t stride = 1;
     for (size_t k = d + 1; k < s.size(); ++k) stride *= s[k];
     body << '[';
+    const bool skip = summarize && s[d] > 6;
+    // Rows of inner dims go on their own lines, aligned under the opening brackets.
+    const std::string sep = d + 1 == s.size() ? ", " : ",\n" + std::string(d + 8, ' ');
     for (int64_t i = 0; i < s[d]; ++i) {
-      if (summarize && s[d] > 6 && i == 3) {
-        body << "..., ";
+      if (skip && i == 3) {
+        body << sep << "...";
         i = s[d] - 3;
       }
-      if (i && !(summarize && s[d] > 6 && i == s[d] - 3)) body << ", ";
+      if (i) body << sep;
       rec(d + 1, base + i * stride);
     }
     body << ']';
   };
-  if (n > 0 || s.empty()) rec(0, 0);
-  else body << "[]";
+  if (n > 0 || s.empty())
+    rec(0, 0);
+  else
+    body << "[]";
   os << body.str() << ", " << t.str();
   if (t.requires_grad()) os << ", requires_grad";
   return os << ')';

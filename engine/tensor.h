@@ -29,12 +29,20 @@ const char* dtype_name(DType d);  // "float32", "float64", "int64"
 template <typename T>
 constexpr DType dtype_of();
 template <>
-constexpr DType dtype_of<float>() { return DType::Float32; }
+constexpr DType dtype_of<float>() {
+  return DType::Float32;
+}
 template <>
-constexpr DType dtype_of<double>() { return DType::Float64; }
+constexpr DType dtype_of<double>() {
+  return DType::Float64;
+}
 template <>
-constexpr DType dtype_of<int64_t>() { return DType::Int64; }
-inline bool is_floating(DType d) { return d != DType::Int64; }
+constexpr DType dtype_of<int64_t>() {
+  return DType::Int64;
+}
+inline bool is_floating(DType d) {
+  return d != DType::Int64;
+}
 
 // ---------------------------------------------------------------- shape
 using Shape = std::vector<int64_t>;
@@ -78,11 +86,11 @@ struct TensorImpl {
   DType dtype = DType::Float32;
   Device device;
   // autograd
-  bool requires_grad = false;           // leaf that collects .grad, or a non-leaf on a graph
-  std::shared_ptr<TensorImpl> grad;     // accumulated gradient (leaves, or retain_grad)
-  std::shared_ptr<Node> grad_fn;        // producer; null for leaves
-  int output_nr = 0;                    // which output of grad_fn this is
-  std::vector<TensorHook> leaf_hooks;   // hooks of a leaf (non-leaf hooks live on grad_fn)
+  bool requires_grad = false;          // leaf that collects .grad, or a non-leaf on a graph
+  std::shared_ptr<TensorImpl> grad;    // accumulated gradient (leaves, or retain_grad)
+  std::shared_ptr<Node> grad_fn;       // producer; null for leaves
+  int output_nr = 0;                   // which output of grad_fn this is
+  std::vector<TensorHook> leaf_hooks;  // hooks of a leaf (non-leaf hooks live on grad_fn)
   bool retains_grad = false;
 };
 
@@ -172,7 +180,9 @@ Tensor empty_like(const Tensor& t);
 // [start, start+step, ...) below end.
 Tensor arange(double start, double end, double step = 1, DType dt = DType::Float32,
               Device dev = Device::cpu());
-inline Tensor arange(int64_t n, DType dt = DType::Float32) { return arange(0, double(n), 1, dt); }
+inline Tensor arange(int64_t n, DType dt = DType::Float32) {
+  return arange(0, double(n), 1, dt);
+}
 
 template <typename T>
 Tensor from_vector(const std::vector<T>& v, const Shape& s, Device dev = Device::cpu());

@@ -16,8 +16,7 @@ namespace nabla::cpu {
 // requires: ndim <= kMaxDims; src valid at every strided offset; dst holds prod(shape).
 // ensures:  dst written (=) in row-major order.
 template <typename T>
-void strided_copy(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides,
-                  T* dst);
+void strided_copy(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides, T* dst);
 
 // requires: dst valid at every strided offset of `shape`; offsets distinct (no overlap).
 // ensures:  dst[offset(i)] = src[i] (=) for each row-major i; other elements untouched.

@@ -15,22 +15,22 @@
 namespace nabla {
 
 enum class UnaryOp {
-  Neg,        // -x
-  Exp,        // e^x
-  Log,        // ln x
-  Sqrt,       // sqrt x
-  Abs,        // |x|
-  Sign,       // sign x (0 at 0)
-  PowScalar,  // x^a
-  Clamp,      // min(max(x, a), b)
-  AddScalar,  // x + a
-  MulScalar,  // x * a
-  RSubScalar, // a - x
-  RDivScalar, // a / x
-  Relu,       // max(x, 0)
-  LeakyRelu,  // x > 0 ? x : a*x
-  Sigmoid,    // 1 / (1 + e^-x), computed without overflow
-  Tanh,       // tanh x
+  Neg,         // -x
+  Exp,         // e^x
+  Log,         // ln x
+  Sqrt,        // sqrt x
+  Abs,         // |x|
+  Sign,        // sign x (0 at 0)
+  PowScalar,   // x^a
+  Clamp,       // min(max(x, a), b)
+  AddScalar,   // x + a
+  MulScalar,   // x * a
+  RSubScalar,  // a - x
+  RDivScalar,  // a / x
+  Relu,        // max(x, 0)
+  LeakyRelu,   // x > 0 ? x : a*x
+  Sigmoid,     // 1 / (1 + e^-x), computed without overflow
+  Tanh,        // tanh x
 };
 const char* unary_op_name(UnaryOp op);
 

@@ -45,7 +45,9 @@ NABLA_HD inline Philox4x32 philox4x32_10(uint64_t ctr_lo, uint64_t ctr_hi, uint6
   return {{c0, c1, c2, c3}};
 }
 
-NABLA_HD inline float philox_to_float(uint32_t w) { return float(w >> 8) * (1.0f / 16777216.0f); }
+NABLA_HD inline float philox_to_float(uint32_t w) {
+  return float(w >> 8) * (1.0f / 16777216.0f);
+}
 NABLA_HD inline double philox_to_double(uint32_t hi, uint32_t lo) {
   return double((uint64_t(hi) << 21) ^ (lo >> 11)) * (1.0 / 9007199254740992.0);
 }
@@ -55,8 +57,12 @@ NABLA_HD inline double philox_to_double(uint32_t hi, uint32_t lo) {
 namespace nabla::cpu {
 
 // Each draw consumes philox_blocks(n) counters from `offset` on; the generator advances by it.
-inline uint64_t philox_blocks_float(int64_t n) { return uint64_t((n + 3) / 4); }
-inline uint64_t philox_blocks_double(int64_t n) { return uint64_t((n + 1) / 2); }
+inline uint64_t philox_blocks_float(int64_t n) {
+  return uint64_t((n + 3) / 4);
+}
+inline uint64_t philox_blocks_double(int64_t n) {
+  return uint64_t((n + 1) / 2);
+}
 
 // ensures: out[i] = lo + (hi - lo) * U_i, U_i the i-th uniform of the stream (seed, offset).
 template <typename T>

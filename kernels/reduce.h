@@ -19,7 +19,8 @@ void sum_dim(const T* x, T* y, int64_t outer, int64_t D, int64_t inner);
 
 // ensures: y [outer, inner] = variance (two-pass), mean [outer, inner] written when non-null.
 template <typename T>
-void var_dim(const T* x, T* y, T* mean, int64_t outer, int64_t D, int64_t inner, int64_t correction);
+void var_dim(const T* x, T* y, T* mean, int64_t outer, int64_t D, int64_t inner,
+             int64_t correction);
 
 // requires: mean from var_dim. ensures: dx[o,d,i] = dy[o,i] * 2 (x - mean) / (D - correction) (=).
 template <typename T>

@@ -61,8 +61,8 @@ inline bool gradcheck(const Fn& f, std::vector<Tensor> inputs, GradcheckOptions 
       double diff = std::abs(numeric - a[size_t(i)]);
       if (!(diff <= opt.atol + opt.rtol * std::abs(numeric))) {
         if (mismatches < 5)
-          report << "  input " << k << " " << inputs[k].str() << " element " << i
-                 << ": autograd " << a[size_t(i)] << " vs numeric " << numeric << "\n";
+          report << "  input " << k << " " << inputs[k].str() << " element " << i << ": autograd "
+                 << a[size_t(i)] << " vs numeric " << numeric << "\n";
         ++mismatches;
       }
     }
@@ -104,11 +104,12 @@ void check_error(F&& f, const std::vector<std::string>& fragments) {
   try {
     f();
     FAIL_CHECK("expected nabla::Error containing '" << (fragments.empty() ? "" : fragments[0])
-                                                     << "', nothing was thrown");
+                                                    << "', nothing was thrown");
   } catch (const Error& e) {
     std::string msg = e.what();
     for (const auto& fr : fragments)
-      CHECK_MESSAGE(msg.find(fr) != std::string::npos, "message '" << msg << "' lacks '" << fr << "'");
+      CHECK_MESSAGE(msg.find(fr) != std::string::npos,
+                    "message '" << msg << "' lacks '" << fr << "'");
   }
 }
 

@@ -11,9 +11,14 @@ namespace nabla::ops_detail {
 template <typename F>
 void dispatch_floating(const Tensor& t, const char* op, F&& f) {
   switch (t.dtype()) {
-    case DType::Float32: f(float{}); return;
-    case DType::Float64: f(double{}); return;
-    case DType::Int64: break;
+    case DType::Float32:
+      f(float{});
+      return;
+    case DType::Float64:
+      f(double{});
+      return;
+    case DType::Int64:
+      break;
   }
   throw Error(std::string(op) + ": expects a float32 or float64 tensor, got " + t.str());
 }
@@ -32,6 +37,8 @@ void check_same(const char* op, std::initializer_list<const Tensor*> ts);
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
 
 // Output allocation on the device and dtype of a reference tensor.
-inline Tensor new_like(const Tensor& ref, const Shape& s) { return empty(s, ref.dtype(), ref.device()); }
+inline Tensor new_like(const Tensor& ref, const Shape& s) {
+  return empty(s, ref.dtype(), ref.device());
+}
 
 }  // namespace nabla::ops_detail

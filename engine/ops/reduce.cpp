@@ -20,9 +20,12 @@ struct Axis {
 Axis axis_of(const Shape& s, int64_t dim) {
   Axis a;
   for (int64_t i = 0; i < int64_t(s.size()); ++i) {
-    if (i < dim) a.outer *= s[size_t(i)];
-    else if (i == dim) a.D = s[size_t(i)];
-    else a.inner *= s[size_t(i)];
+    if (i < dim)
+      a.outer *= s[size_t(i)];
+    else if (i == dim)
+      a.D = s[size_t(i)];
+    else
+      a.inner *= s[size_t(i)];
   }
   return a;
 }
@@ -44,8 +47,10 @@ Shape reduced_shape(const Shape& s, const std::vector<int64_t>& dims, bool keepd
   Shape out;
   for (int64_t i = 0; i < int64_t(s.size()); ++i) {
     bool r = std::find(dims.begin(), dims.end(), i) != dims.end();
-    if (!r) out.push_back(s[size_t(i)]);
-    else if (keepdim) out.push_back(1);
+    if (!r)
+      out.push_back(s[size_t(i)]);
+    else if (keepdim)
+      out.push_back(1);
   }
   return out;
 }
@@ -114,8 +119,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
     perm.push_back(d);
     D *= x.shape()[size_t(d)];
   }
-  NABLA_CHECK(D - correction > 0, "var: ", D, " elements with correction ", correction,
-              " for ", x.str());
+  NABLA_CHECK(D - correction > 0, "var: ", D, " elements with correction ", correction, " for ",
+              x.str());
   int64_t outer = x.numel() / std::max<int64_t>(D, 1);
   Tensor xp = x.permute(perm).contiguous().reshape({outer, D});
   Tensor y = new_like(xp, {outer});
@@ -126,26 +131,26 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
     cpu::var_dim<T>(xs.data<T>(), y.data<T>(), m.data<T>(), outer, D, 1, correction);
   });
   count_kernel("var");
-  record("var", {xp}, y, [xs, m, outer, D, correction](const std::vector<Tensor>& g,
-                                                       const std::vector<bool>&) {
-    Tensor dy = g[0].contiguous();
-    Tensor dx = new_like(xs, xs.shape());
-    dispatch_floating(xs, "var", [&](auto t) {
-      using T = decltype(t);
-      cpu::var_dim_backward<T>(xs.data<T>(), m.data<T>(), dy.data<T>(), dx.data<T>(), outer, D, 1,
-                               correction);
-    });
-    count_kernel("var_backward");
-    return std::vector<Tensor>{dx};
-  });
+  record("var", {xp}, y,
+         [xs, m, outer, D, correction](const std::vector<Tensor>& g, const std::vector<bool>&) {
+           Tensor dy = g[0].contiguous();
+           Tensor dx = new_like(xs, xs.shape());
+           dispatch_floating(xs, "var", [&](auto t) {
+             using T = decltype(t);
+             cpu::var_dim_backward<T>(xs.data<T>(), m.data<T>(), dy.data<T>(), dx.data<T>(), outer,
+                                      D, 1, correction);
+           });
+           count_kernel("var_backward");
+           return std::vector<Tensor>{dx};
+         });
   return y.reshape(reduced_shape(x.shape(), dims, keepdim));
 }
 
-Tensor var(const Tensor& x, int64_t correction) {
+Tensor var(const Tensor& x) {
   std::vector<int64_t> all(static_cast<size_t>(x.dim()));
   for (int64_t i = 0; i < x.dim(); ++i) all[size_t(i)] = i;
-  if (x.dim() == 0) return var(x.reshape({1}), {0}, correction, false);
-  return var(x, all, correction, false);
+  if (x.dim() == 0) return var(x.reshape({1}), {0}, 1, false);
+  return var(x, all, 1, false);
 }
 
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {

@@ -13,8 +13,9 @@ Tensor sum(const Tensor& x);
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim = false);
-// Variance with Bessel's correction by default (correction = 1, like torch.var).
-Tensor var(const Tensor& x, int64_t correction = 1);
+// Variance of all elements with Bessel's correction (like torch.var(x)); for another
+// correction, name the dims: var(x, {0, 1}, 0) is the biased variance of a 2-D tensor.
+Tensor var(const Tensor& x);
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction = 1,
            bool keepdim = false);
 // Max of all elements. The gradient goes to the first maximal element.

@@ -18,7 +18,7 @@ void for_each_row(int ndim, const int64_t* shape, const int64_t* strides, F&& f)
   int64_t rows = 1;
   for (int d = 0; d < ndim - 1; ++d) rows *= shape[d];
   if (inner == 0 || rows == 0) return;
-  // Rows are independent: one thread per block of rows.
+    // Rows are independent: one thread per block of rows.
 #pragma omp parallel for schedule(static) if (rows * inner > (1 << 16))
   for (int64_t r = 0; r < rows; ++r) {
     int64_t off = 0, rem = r;
@@ -66,9 +66,9 @@ void fill(T* dst, int64_t n, T value) {
   for (int64_t i = 0; i < n; ++i) dst[i] = value;
 }
 
-#define NABLA_INSTANTIATE_COPY(T)                                                          \
-  template void strided_copy<T>(int, const int64_t*, const T*, const int64_t*, T*);        \
-  template void strided_scatter<T>(int, const int64_t*, const T*, T*, const int64_t*);     \
+#define NABLA_INSTANTIATE_COPY(T)                                                      \
+  template void strided_copy<T>(int, const int64_t*, const T*, const int64_t*, T*);    \
+  template void strided_scatter<T>(int, const int64_t*, const T*, T*, const int64_t*); \
   template void fill<T>(T*, int64_t, T);
 NABLA_INSTANTIATE_COPY(float)
 NABLA_INSTANTIATE_COPY(double)

@@ -9,10 +9,10 @@
 namespace nabla {
 
 const char* unary_op_name(UnaryOp op) {
-  static const char* names[] = {"neg",         "exp",        "log",         "sqrt",
-                                "abs",         "sign",       "pow",         "clamp",
-                                "add_scalar",  "mul_scalar", "rsub_scalar", "rdiv_scalar",
-                                "relu",        "leaky_relu", "sigmoid",     "tanh"};
+  static const char* names[] = {"neg",        "exp",        "log",         "sqrt",
+                                "abs",        "sign",       "pow",         "clamp",
+                                "add_scalar", "mul_scalar", "rsub_scalar", "rdiv_scalar",
+                                "relu",       "leaky_relu", "sigmoid",     "tanh"};
   return names[int(op)];
 }
 
@@ -51,34 +51,78 @@ T sign(T x) {
 template <typename T>
 void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, T a, T b) {
   switch (op) {
-    case UnaryOp::Neg: map(n, [&](int64_t i) { y[i] = -x[i]; }); break;
-    case UnaryOp::Exp: map(n, [&](int64_t i) { y[i] = std::exp(x[i]); }); break;
-    case UnaryOp::Log: map(n, [&](int64_t i) { y[i] = std::log(x[i]); }); break;
-    case UnaryOp::Sqrt: map(n, [&](int64_t i) { y[i] = std::sqrt(x[i]); }); break;
-    case UnaryOp::Abs: map(n, [&](int64_t i) { y[i] = std::abs(x[i]); }); break;
-    case UnaryOp::Sign: map(n, [&](int64_t i) { y[i] = sign(x[i]); }); break;
-    case UnaryOp::PowScalar: map(n, [&](int64_t i) { y[i] = std::pow(x[i], a); }); break;
-    case UnaryOp::Clamp: map(n, [&](int64_t i) { y[i] = std::min(std::max(x[i], a), b); }); break;
-    case UnaryOp::AddScalar: map(n, [&](int64_t i) { y[i] = x[i] + a; }); break;
-    case UnaryOp::MulScalar: map(n, [&](int64_t i) { y[i] = x[i] * a; }); break;
-    case UnaryOp::RSubScalar: map(n, [&](int64_t i) { y[i] = a - x[i]; }); break;
-    case UnaryOp::RDivScalar: map(n, [&](int64_t i) { y[i] = a / x[i]; }); break;
-    case UnaryOp::Relu: map(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : T(0); }); break;
-    case UnaryOp::LeakyRelu: map(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : a * x[i]; }); break;
-    case UnaryOp::Sigmoid: map(n, [&](int64_t i) { y[i] = sigmoid(x[i]); }); break;
-    case UnaryOp::Tanh: map(n, [&](int64_t i) { y[i] = std::tanh(x[i]); }); break;
+    case UnaryOp::Neg:
+      map(n, [&](int64_t i) { y[i] = -x[i]; });
+      break;
+    case UnaryOp::Exp:
+      map(n, [&](int64_t i) { y[i] = std::exp(x[i]); });
+      break;
+    case UnaryOp::Log:
+      map(n, [&](int64_t i) { y[i] = std::log(x[i]); });
+      break;
+    case UnaryOp::Sqrt:
+      map(n, [&](int64_t i) { y[i] = std::sqrt(x[i]); });
+      break;
+    case UnaryOp::Abs:
+      map(n, [&](int64_t i) { y[i] = std::abs(x[i]); });
+      break;
+    case UnaryOp::Sign:
+      map(n, [&](int64_t i) { y[i] = sign(x[i]); });
+      break;
+    case UnaryOp::PowScalar:
+      map(n, [&](int64_t i) { y[i] = std::pow(x[i], a); });
+      break;
+    case UnaryOp::Clamp:
+      map(n, [&](int64_t i) { y[i] = std::min(std::max(x[i], a), b); });
+      break;
+    case UnaryOp::AddScalar:
+      map(n, [&](int64_t i) { y[i] = x[i] + a; });
+      break;
+    case UnaryOp::MulScalar:
+      map(n, [&](int64_t i) { y[i] = x[i] * a; });
+      break;
+    case UnaryOp::RSubScalar:
+      map(n, [&](int64_t i) { y[i] = a - x[i]; });
+      break;
+    case UnaryOp::RDivScalar:
+      map(n, [&](int64_t i) { y[i] = a / x[i]; });
+      break;
+    case UnaryOp::Relu:
+      map(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : T(0); });
+      break;
+    case UnaryOp::LeakyRelu:
+      map(n, [&](int64_t i) { y[i] = x[i] > 0 ? x[i] : a * x[i]; });
+      break;
+    case UnaryOp::Sigmoid:
+      map(n, [&](int64_t i) { y[i] = sigmoid(x[i]); });
+      break;
+    case UnaryOp::Tanh:
+      map(n, [&](int64_t i) { y[i] = std::tanh(x[i]); });
+      break;
   }
 }
 
 template <typename T>
 void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b) {
   switch (op) {
-    case UnaryOp::Neg: map(n, [&](int64_t i) { dx[i] = -dy[i]; }); break;
-    case UnaryOp::Exp: map(n, [&](int64_t i) { dx[i] = dy[i] * y[i]; }); break;
-    case UnaryOp::Log: map(n, [&](int64_t i) { dx[i] = dy[i] / x[i]; }); break;
-    case UnaryOp::Sqrt: map(n, [&](int64_t i) { dx[i] = dy[i] / (T(2) * y[i]); }); break;
-    case UnaryOp::Abs: map(n, [&](int64_t i) { dx[i] = dy[i] * sign(x[i]); }); break;
-    case UnaryOp::Sign: map(n, [&](int64_t i) { dx[i] = T(0); }); break;
+    case UnaryOp::Neg:
+      map(n, [&](int64_t i) { dx[i] = -dy[i]; });
+      break;
+    case UnaryOp::Exp:
+      map(n, [&](int64_t i) { dx[i] = dy[i] * y[i]; });
+      break;
+    case UnaryOp::Log:
+      map(n, [&](int64_t i) { dx[i] = dy[i] / x[i]; });
+      break;
+    case UnaryOp::Sqrt:
+      map(n, [&](int64_t i) { dx[i] = dy[i] / (T(2) * y[i]); });
+      break;
+    case UnaryOp::Abs:
+      map(n, [&](int64_t i) { dx[i] = dy[i] * sign(x[i]); });
+      break;
+    case UnaryOp::Sign:
+      map(n, [&](int64_t i) { dx[i] = T(0); });
+      break;
     case UnaryOp::PowScalar:
       // a == 0 would give 0 * x^-1 = NaN at x = 0; the derivative of x^0 is 0.
       map(n, [&](int64_t i) { dx[i] = a == 0 ? T(0) : dy[i] * a * std::pow(x[i], a - T(1)); });
@@ -86,27 +130,57 @@ void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int6
     case UnaryOp::Clamp:
       map(n, [&](int64_t i) { dx[i] = (x[i] >= a && x[i] <= b) ? dy[i] : T(0); });
       break;
-    case UnaryOp::AddScalar: map(n, [&](int64_t i) { dx[i] = dy[i]; }); break;
-    case UnaryOp::MulScalar: map(n, [&](int64_t i) { dx[i] = dy[i] * a; }); break;
-    case UnaryOp::RSubScalar: map(n, [&](int64_t i) { dx[i] = -dy[i]; }); break;
-    case UnaryOp::RDivScalar: map(n, [&](int64_t i) { dx[i] = -dy[i] * y[i] / x[i]; }); break;
-    case UnaryOp::Relu: map(n, [&](int64_t i) { dx[i] = x[i] > 0 ? dy[i] : T(0); }); break;
-    case UnaryOp::LeakyRelu: map(n, [&](int64_t i) { dx[i] = x[i] > 0 ? dy[i] : a * dy[i]; }); break;
-    case UnaryOp::Sigmoid: map(n, [&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); }); break;
-    case UnaryOp::Tanh: map(n, [&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); }); break;
+    case UnaryOp::AddScalar:
+      map(n, [&](int64_t i) { dx[i] = dy[i]; });
+      break;
+    case UnaryOp::MulScalar:
+      map(n, [&](int64_t i) { dx[i] = dy[i] * a; });
+      break;
+    case UnaryOp::RSubScalar:
+      map(n, [&](int64_t i) { dx[i] = -dy[i]; });
+      break;
+    case UnaryOp::RDivScalar:
+      map(n, [&](int64_t i) { dx[i] = -dy[i] * y[i] / x[i]; });
+      break;
+    case UnaryOp::Relu:
+      map(n, [&](int64_t i) { dx[i] = x[i] > 0 ? dy[i] : T(0); });
+      break;
+    case UnaryOp::LeakyRelu:
+      map(n, [&](int64_t i) { dx[i] = x[i] > 0 ? dy[i] : a * dy[i]; });
+      break;
+    case UnaryOp::Sigmoid:
+      map(n, [&](int64_t i) { dx[i] = dy[i] * y[i] * (T(1) - y[i]); });
+      break;
+    case UnaryOp::Tanh:
+      map(n, [&](int64_t i) { dx[i] = dy[i] * (T(1) - y[i] * y[i]); });
+      break;
   }
 }
 
 template <typename T>
 void binary_forward(BinaryOp op, const T* x1, const T* x2, T* y, int64_t n) {
   switch (op) {
-    case BinaryOp::Add: map(n, [&](int64_t i) { y[i] = x1[i] + x2[i]; }); break;
-    case BinaryOp::Sub: map(n, [&](int64_t i) { y[i] = x1[i] - x2[i]; }); break;
-    case BinaryOp::Mul: map(n, [&](int64_t i) { y[i] = x1[i] * x2[i]; }); break;
-    case BinaryOp::Div: map(n, [&](int64_t i) { y[i] = x1[i] / x2[i]; }); break;
-    case BinaryOp::Pow: map(n, [&](int64_t i) { y[i] = std::pow(x1[i], x2[i]); }); break;
-    case BinaryOp::Minimum: map(n, [&](int64_t i) { y[i] = std::min(x1[i], x2[i]); }); break;
-    case BinaryOp::Maximum: map(n, [&](int64_t i) { y[i] = std::max(x1[i], x2[i]); }); break;
+    case BinaryOp::Add:
+      map(n, [&](int64_t i) { y[i] = x1[i] + x2[i]; });
+      break;
+    case BinaryOp::Sub:
+      map(n, [&](int64_t i) { y[i] = x1[i] - x2[i]; });
+      break;
+    case BinaryOp::Mul:
+      map(n, [&](int64_t i) { y[i] = x1[i] * x2[i]; });
+      break;
+    case BinaryOp::Div:
+      map(n, [&](int64_t i) { y[i] = x1[i] / x2[i]; });
+      break;
+    case BinaryOp::Pow:
+      map(n, [&](int64_t i) { y[i] = std::pow(x1[i], x2[i]); });
+      break;
+    case BinaryOp::Minimum:
+      map(n, [&](int64_t i) { y[i] = std::min(x1[i], x2[i]); });
+      break;
+    case BinaryOp::Maximum:
+      map(n, [&](int64_t i) { y[i] = std::max(x1[i], x2[i]); });
+      break;
   }
 }
 
