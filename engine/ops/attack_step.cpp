@@ -1,0 +1,73 @@
+// Fused attack steps: argument checks and dispatch to kernels/attack.h. Nothing is recorded:
+// inputs are detached, so the result never has a grad_fn.
+#include <nabla/ops/attack_step.h>
+
+#include <nabla/ops/common.h>
+
+#include "kernels/attack.h"
+
+namespace nabla {
+
+using namespace ops_detail;
+
+namespace {
+
+void check_step_args(const char* op, const Tensor& x, const Tensor& g, const Tensor& x0,
+                     double alpha, double eps, double lo, double hi) {
+  check_same(op, {&x, &g, &x0});
+  check_device_supported(op, x);
+  NABLA_CHECK(x.shape() == g.shape() && x.shape() == x0.shape(), op,
+              ": x, g and x0 must have the same shape, got x ", x.str(), ", g ", g.str(), ", x0 ",
+              x0.str());
+  // v >= 0 is false for NaN, so NaN is refused too.
+  NABLA_CHECK(alpha >= 0, op, ": alpha must be >= 0, got ", alpha, " for x ", x.str());
+  NABLA_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps, " for x ", x.str());
+  NABLA_CHECK(lo <= hi, op, ": lo ", lo, " > hi ", hi, " for x ", x.str());
+}
+
+}  // namespace
+
+Tensor attack_step_linf(const Tensor& x, const Tensor& g, const Tensor& x0, double alpha,
+                        double eps, double lo, double hi) {
+  const char* op = "attack_step_linf";
+  check_step_args(op, x, g, x0, alpha, eps, lo, hi);
+  Tensor xc = x.detach().contiguous(), gc = g.detach().contiguous();
+  Tensor x0c = x0.detach().contiguous();
+  Tensor y = new_like(xc, xc.shape());
+  dispatch_floating(xc, op, [&](auto t) {
+    using T = decltype(t);
+    // The scalars are rounded to T here, once (the recipe in kernels/attack.h).
+    cpu::attack_step_linf<T>(xc.data<T>(), gc.data<T>(), x0c.data<T>(), y.data<T>(), xc.numel(),
+                             T(alpha), T(eps), T(lo), T(hi));
+  });
+  count_kernel("attack_step_linf");
+  return y;
+}
+
+Tensor attack_step_l2(const Tensor& x, const Tensor& g, const Tensor& x0, double alpha, double eps,
+                      double lo, double hi) {
+  const char* op = "attack_step_l2";
+  check_step_args(op, x, g, x0, alpha, eps, lo, hi);
+  NABLA_CHECK(x.dim() >= 1, op, ": x needs a batch dim, got x ", x.str());
+  Tensor xc = x.detach().contiguous(), gc = g.detach().contiguous();
+  Tensor x0c = x0.detach().contiguous();
+  const int64_t N = xc.size(0), D = N > 0 ? xc.numel() / N : 0;
+  Tensor y = new_like(xc, xc.shape());
+  // Per-sample squared norms of g and of the step, in double whatever T is.
+  Tensor gsq = empty({N}, DType::Float64, xc.device());
+  Tensor dsq = empty({N}, DType::Float64, xc.device());
+  dispatch_floating(xc, op, [&](auto t) {
+    using T = decltype(t);
+    cpu::attack_l2_sq_norms<T>(gc.data<T>(), gsq.data<double>(), N, D);
+    count_kernel("attack_l2_sq_norms");
+    cpu::attack_step_l2_delta<T>(xc.data<T>(), gc.data<T>(), x0c.data<T>(), gsq.data<double>(),
+                                 alpha, y.data<T>(), dsq.data<double>(), N, D);
+    count_kernel("attack_step_l2_delta");
+    cpu::attack_step_l2_project<T>(x0c.data<T>(), dsq.data<double>(), eps, T(lo), T(hi),
+                                   y.data<T>(), N, D);
+    count_kernel("attack_step_l2_project");
+  });
+  return y;
+}
+
+}  // namespace nabla
