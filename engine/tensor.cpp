@@ -164,6 +164,7 @@ int64_t Tensor::offset() const {
 }
 
 bool Tensor::is_contiguous() const {
+  if (numel() == 0) return true;  // nothing to lay out; strides of empty dims are irrelevant
   const auto& sh = shape();
   const auto& st = strides();
   int64_t expect = 1;

@@ -33,6 +33,9 @@ TEST_CASE("tensor: factories and conversions") {
   check_close(ones({2, 2}), {1, 1, 1, 1});
   check_close(full({3}, 2.5), {2.5, 2.5, 2.5});
   check_close(arange(5), {0, 1, 2, 3, 4});
+  // Shapes with a 0-size dim anywhere are valid, empty, contiguous tensors.
+  CHECK(zeros({2, 0, 3}).numel() == 0);
+  CHECK(ones({3, 0}).is_contiguous());
   check_close(arange(1, 2, 0.25), {1, 1.25, 1.5, 1.75});
   Tensor v = from_vector<int64_t>({4, 5, 6}, {3});
   CHECK(v.dtype() == DType::Int64);
