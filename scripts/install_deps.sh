@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs the Debian packages nabla needs that are not installed yet (see DESIGN.md).
+#   scripts/install_deps.sh          build + tests + data
+#   scripts/install_deps.sh --bench  also OpenBLAS (SGEMM baseline) and python3-torch (reference)
+# Uses sudo when not root. Never downloads anything but Debian packages.
+set -euo pipefail
+
+pkgs=(cmake g++ make libomp-dev libstb-dev doctest-dev libbenchmark-dev libcli11-dev
+      nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist)
+if [ "${1:-}" = "--bench" ]; then
+  pkgs+=(libopenblas-dev python3-torch python3-numpy)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install_deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install_deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
