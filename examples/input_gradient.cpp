@@ -105,7 +105,8 @@ void write_png(const std::string& path, const Tensor& images, const Tensor& sal,
   std::vector<float> im = images.to_vector<float>(), sm = sal.to_vector<float>();
   for (int64_t k = 0; k < n; ++k) {
     float smax = 1e-12f;
-    for (int64_t i = 0; i < kSide * kSide; ++i) smax = std::max(smax, sm[size_t(k * kSide * kSide + i)]);
+    for (int64_t i = 0; i < kSide * kSide; ++i)
+      smax = std::max(smax, sm[size_t(k * kSide * kSide + i)]);
     for (int64_t row = 0; row < 2; ++row)
       for (int64_t i = 0; i < tile; ++i)
         for (int64_t j = 0; j < tile; ++j) {
@@ -139,7 +140,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--lr", lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
   app.add_option("--seed", seed, "seed of the Philox generator")->capture_default_str();
-  app.add_option("--show", n_show, "images in the PNG")->capture_default_str()->check(CLI::Range(1, 32));
+  app.add_option("--show", n_show, "images in the PNG")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 32));
   app.add_flag("--json", json, "print the report as one JSON object instead of text");
   CLI11_PARSE(app, argc, argv);
 
@@ -216,7 +219,8 @@ int main(int argc, char** argv) {
     if (json) {
       std::cout << report.dump() << "\n";
     } else {
-      std::printf("test accuracy        %.3f on %lld held-out images\n", test_acc, (long long)n_test);
+      std::printf("test accuracy        %.3f on %lld held-out images\n", test_acc,
+                  (long long)n_test);
       std::printf("saliency on the shape %.1f%% of |dS/dx| mass (its box is %.1f%% of the image)\n",
                   100 * on_blob, 100 * area);
       std::printf("weight-gradient kernels run by grad(S, {x}): %lld\n", (long long)weight_kernels);

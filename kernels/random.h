@@ -52,6 +52,22 @@ NABLA_HD inline double philox_to_double(uint32_t hi, uint32_t lo) {
   return double((uint64_t(hi) << 21) ^ (lo >> 11)) * (1.0 / 9007199254740992.0);
 }
 
+// Uniforms per Philox block: four 32-bit words give four floats or two doubles.
+template <typename T>
+inline constexpr int64_t kPhiloxPerBlock = sizeof(T) == 4 ? 4 : 2;
+
+// The uniforms of block b of the stream (seed, offset): u[k] is element b * per + k.
+// Every draw (uniform, normal, the dropout mask) goes through this one mapping.
+template <typename T>
+NABLA_HD inline void philox_uniforms(uint64_t seed, uint64_t offset, int64_t b, T* u) {
+  Philox4x32 r = philox4x32_10(offset + uint64_t(b), 0, seed);
+  if constexpr (sizeof(T) == 4) {
+    for (int k = 0; k < 4; ++k) u[k] = philox_to_float(r.w[k]);
+  } else {
+    for (int k = 0; k < 2; ++k) u[k] = philox_to_double(r.w[2 * k], r.w[2 * k + 1]);
+  }
+}
+
 }  // namespace nabla
 
 namespace nabla::cpu {

@@ -68,8 +68,8 @@ TEST_CASE("conv_transpose2d: forward matches the scatter definition") {
       t.groups = pr.groups;
       REQUIRE(y.shape() == Shape{pr.N, pr.K, t.Ho(), t.Wo()});
       std::vector<double> expect(size_t(y.numel()));
-      ref::conv_transpose2d_forward<double>(t, x.data<double>(), w.data<double>(),
-                                            b.data<double>(), expect.data());
+      ref::conv_transpose2d_forward<double>(t, x.data<double>(), w.data<double>(), b.data<double>(),
+                                            expect.data());
       check_close(y, expect, 1e-10, 1e-10);
     }
   }
@@ -125,12 +125,24 @@ TEST_CASE("conv: errors name the op and the shapes") {
   check_error([&] { conv2d(x, zeros({4, 3, 3})); }, {"conv2d", "4-D", "[4, 3, 3]"});
   check_error([&] { conv2d(x, zeros({4, 3, 3, 3}), zeros({5})); }, {"conv2d", "bias", "[5]"});
   check_error([&] { conv2d(x, zeros({4, 3, 9, 9})); }, {"conv2d", "[2, 3, 8, 8]", "[4, 3, 9, 9]"});
-  check_error([&] { conv2d(x, zeros({4, 1, 3, 3}), Tensor(), 1, 0, 1, 2); },
-              {"conv2d", "groups 2"});
-  check_error([&] { conv2d(x, zeros({4, 3, 3, 3}, DType::Float64)); },
-              {"conv2d", "float32[2, 3, 8, 8]", "float64[4, 3, 3, 3]"});
-  check_error([&] { conv_transpose2d(x, zeros({4, 3, 3, 3})); },
-              {"conv_transpose2d", "[2, 3, 8, 8]", "[4, 3, 3, 3]"});
-  check_error([&] { conv_transpose2d(x, zeros({3, 2, 3, 3}), Tensor(), 2, 1, 2); },
-              {"conv_transpose2d", "output_padding"});
+  check_error(
+      [&] {
+        conv2d(x, zeros({4, 1, 3, 3}), Tensor(), 1, 0, 1, 2);
+      },
+      {"conv2d", "groups 2"});
+  check_error(
+      [&] {
+        conv2d(x, zeros({4, 3, 3, 3}, DType::Float64));
+      },
+      {"conv2d", "float32[2, 3, 8, 8]", "float64[4, 3, 3, 3]"});
+  check_error(
+      [&] {
+        conv_transpose2d(x, zeros({4, 3, 3, 3}));
+      },
+      {"conv_transpose2d", "[2, 3, 8, 8]", "[4, 3, 3, 3]"});
+  check_error(
+      [&] {
+        conv_transpose2d(x, zeros({3, 2, 3, 3}), Tensor(), 2, 1, 2);
+      },
+      {"conv_transpose2d", "output_padding"});
 }

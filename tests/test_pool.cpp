@@ -23,8 +23,7 @@ TEST_CASE("pool: hand-computed max, avg, global average") {
 
 TEST_CASE("pool: hand-computed upsampling") {
   Tensor x = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
-  check_close(upsample_nearest2d(x, 4, 4),
-              {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
+  check_close(upsample_nearest2d(x, 4, 4), {1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4});
   check_close(upsample(x, 2), upsample_nearest2d(x, 4, 4));
   // align_corners=false, scale 2: rows at src -0.25 (clamped to 0), 0.25, 0.75, 1.25.
   check_close(upsample_bilinear2d(x, 4, 4),

@@ -21,10 +21,10 @@ std::string args_str(const Conv2dArgs& a) {
 
 void check_args(const char* op, const Conv2dArgs& a) {
   for (int i = 0; i < 2; ++i) {
-    NABLA_CHECK(a.stride[i] >= 1 && a.dilation[i] >= 1 && a.padding[i] >= 0 &&
-                    a.output_padding[i] >= 0,
-                op, ": invalid ", args_str(a), ", output_padding (", a.output_padding[0], ", ",
-                a.output_padding[1], ")");
+    NABLA_CHECK(
+        a.stride[i] >= 1 && a.dilation[i] >= 1 && a.padding[i] >= 0 && a.output_padding[i] >= 0, op,
+        ": invalid ", args_str(a), ", output_padding (", a.output_padding[0], ", ",
+        a.output_padding[1], ")");
   }
   NABLA_CHECK(a.groups >= 1, op, ": groups must be >= 1, got ", a.groups);
 }
@@ -40,7 +40,9 @@ void finalize(Conv2dParams& p, const char* op, const Tensor& x, const Tensor& w)
 }
 
 // The bias gradient: sum of dy over N, H, W.
-Tensor bias_grad(const Tensor& dy) { return sum(dy, {0, 2, 3}); }
+Tensor bias_grad(const Tensor& dy) {
+  return sum(dy, {0, 2, 3});
+}
 
 }  // namespace
 
@@ -54,10 +56,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
   NABLA_CHECK(x.size(1) == w.size(1) * a.groups, op, ": input ", shape_str(x.shape()), " has ",
               x.size(1), " channels but weight ", shape_str(w.shape()), " with groups ", a.groups,
               " expects ", w.size(1) * a.groups);
-  NABLA_CHECK(w.size(0) % a.groups == 0, op, ": weight ", shape_str(w.shape()), " has ",
-              w.size(0), " output channels, not divisible by groups ", a.groups);
-  NABLA_CHECK(!b.defined() || b.shape() == Shape{w.size(0)}, op, ": bias ", b.str(),
-              " must be [", w.size(0), "] for weight ", shape_str(w.shape()));
+  NABLA_CHECK(w.size(0) % a.groups == 0, op, ": weight ", shape_str(w.shape()), " has ", w.size(0),
+              " output channels, not divisible by groups ", a.groups);
+  NABLA_CHECK(!b.defined() || b.shape() == Shape{w.size(0)}, op, ": bias ", b.str(), " must be [",
+              w.size(0), "] for weight ", shape_str(w.shape()));
   Conv2dParams p;
   p.N = x.size(0), p.C = x.size(1), p.H = x.size(2), p.W = x.size(3);
   p.K = w.size(0), p.R = w.size(2), p.S = w.size(3);
@@ -74,28 +76,29 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
                            y.data<T>());
   });
   count_kernel("conv2d_forward");
-  record(op, {x, w, b}, y, [p, xc, wc](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
-    Tensor dy = g[0].contiguous();
-    Tensor dx, dw, db;
-    dispatch_floating(dy, "conv2d", [&](auto t) {
-      using T = decltype(t);
-      if (needs[0]) {
-        dx = new_like(dy, xc.shape());
-        cpu::conv2d_backward_input<T>(p, dy.data<T>(), wc.data<T>(), dx.data<T>());
-        count_kernel("conv2d_backward_input");
-      }
-      if (needs[1]) {
-        // The kernel accumulates (+=) into dw and db, so they start at zero.
-        dw = zeros_like(wc);
-        if (needs[2]) db = zeros({p.K}, dy.dtype(), dy.device());
-        cpu::conv2d_backward_weight<T>(p, xc.data<T>(), dy.data<T>(), dw.data<T>(),
-                                       db.defined() ? db.data<T>() : nullptr);
-        count_kernel("conv2d_backward_weight");
-      }
-    });
-    if (needs[2] && !db.defined()) db = bias_grad(dy);
-    return std::vector<Tensor>{dx, dw, db};
-  });
+  record(op, {x, w, b}, y,
+         [p, xc, wc](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
+           Tensor dy = g[0].contiguous();
+           Tensor dx, dw, db;
+           dispatch_floating(dy, "conv2d", [&](auto t) {
+             using T = decltype(t);
+             if (needs[0]) {
+               dx = new_like(dy, xc.shape());
+               cpu::conv2d_backward_input<T>(p, dy.data<T>(), wc.data<T>(), dx.data<T>());
+               count_kernel("conv2d_backward_input");
+             }
+             if (needs[1]) {
+               // The kernel accumulates (+=) into dw and db, so they start at zero.
+               dw = zeros_like(wc);
+               if (needs[2]) db = zeros({p.K}, dy.dtype(), dy.device());
+               cpu::conv2d_backward_weight<T>(p, xc.data<T>(), dy.data<T>(), dw.data<T>(),
+                                              db.defined() ? db.data<T>() : nullptr);
+               count_kernel("conv2d_backward_weight");
+             }
+           });
+           if (needs[2] && !db.defined()) db = bias_grad(dy);
+           return std::vector<Tensor>{dx, dw, db};
+         });
   return y;
 }
 
@@ -118,8 +121,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const
               " must both be 4-D (NCHW and [C, K/groups, R, S])");
   NABLA_CHECK(x.size(1) == w.size(0), op, ": input ", shape_str(x.shape()), " has ", x.size(1),
               " channels but weight ", shape_str(w.shape()), " expects ", w.size(0));
-  NABLA_CHECK(w.size(0) % a.groups == 0, op, ": weight ", shape_str(w.shape()), " has ",
-              w.size(0), " input channels, not divisible by groups ", a.groups);
+  NABLA_CHECK(w.size(0) % a.groups == 0, op, ": weight ", shape_str(w.shape()), " has ", w.size(0),
+              " input channels, not divisible by groups ", a.groups);
   const int64_t K = w.size(1) * a.groups;
   NABLA_CHECK(!b.defined() || b.shape() == Shape{K}, op, ": bias ", b.str(), " must be [", K,
               "] for weight ", shape_str(w.shape()), " with groups ", a.groups);

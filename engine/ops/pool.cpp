@@ -153,8 +153,9 @@ Tensor upsample_bilinear2d(const Tensor& x, int64_t oh, int64_t ow) {
 Tensor upsample(const Tensor& x, int64_t scale, UpsampleMode mode) {
   NABLA_CHECK(scale >= 1, "upsample: scale must be >= 1, got ", scale);
   NABLA_CHECK(x.dim() == 4, "upsample: input must be 4-D NCHW, got ", x.str());
-  return mode == UpsampleMode::Nearest ? upsample_nearest2d(x, x.size(2) * scale, x.size(3) * scale)
-                                       : upsample_bilinear2d(x, x.size(2) * scale, x.size(3) * scale);
+  return mode == UpsampleMode::Nearest
+             ? upsample_nearest2d(x, x.size(2) * scale, x.size(3) * scale)
+             : upsample_bilinear2d(x, x.size(2) * scale, x.size(3) * scale);
 }
 
 }  // namespace nabla

@@ -3,40 +3,39 @@
 
 namespace nabla::cpu {
 
-namespace {
-template <typename T>
-T uniform_at(uint64_t seed, uint64_t offset, int64_t i) {
-  if constexpr (sizeof(T) == 4) {
-    Philox4x32 b = philox4x32_10(offset + uint64_t(i / 4), 0, seed);
-    return philox_to_float(b.w[i % 4]);
-  } else {
-    Philox4x32 b = philox4x32_10(offset + uint64_t(i / 2), 0, seed);
-    int j = int(i % 2) * 2;
-    return philox_to_double(b.w[j], b.w[j + 1]);
-  }
-}
-}  // namespace
-
 template <typename T>
 void uniform(uint64_t seed, uint64_t offset, T* out, int64_t n, T lo, T hi) {
-  // One element per iteration; elements are independent by construction of Philox.
+  constexpr int64_t kPer = kPhiloxPerBlock<T>;
+  const int64_t blocks = (n + kPer - 1) / kPer;
+  // One Philox block (kPer elements) per iteration; blocks are independent counters.
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t i = 0; i < n; ++i) out[i] = lo + (hi - lo) * uniform_at<T>(seed, offset, i);
+  for (int64_t b = 0; b < blocks; ++b) {
+    T u[kPer];
+    philox_uniforms<T>(seed, offset, b, u);
+    for (int64_t k = 0; k < kPer && b * kPer + k < n; ++k)
+      out[b * kPer + k] = lo + (hi - lo) * u[k];
+  }
 }
 
 template <typename T>
 void normal(uint64_t seed, uint64_t offset, T* out, int64_t n, T mean, T std) {
-  const int64_t pairs = (n + 1) / 2;
-  // One Box-Muller pair per iteration: uniforms 2k and 2k+1 give normals 2k and 2k+1.
+  constexpr int64_t kPer = kPhiloxPerBlock<T>;
+  const int64_t blocks = (n + kPer - 1) / kPer;
+  // One Philox block per iteration. kPer is even, so the Box-Muller pairs (2j, 2j+1) never
+  // straddle two blocks.
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
-  for (int64_t k = 0; k < pairs; ++k) {
-    // 1 - U lies in (0, 1], so the log is finite.
-    T u1 = T(1) - uniform_at<T>(seed, offset, 2 * k);
-    T u2 = uniform_at<T>(seed, offset, 2 * k + 1);
-    T r = std::sqrt(T(-2) * std::log(u1));
-    T theta = T(2 * M_PI) * u2;
-    out[2 * k] = mean + std * r * std::cos(theta);
-    if (2 * k + 1 < n) out[2 * k + 1] = mean + std * r * std::sin(theta);
+  for (int64_t b = 0; b < blocks; ++b) {
+    T u[kPer];
+    philox_uniforms<T>(seed, offset, b, u);
+    for (int64_t k = 0; k < kPer; k += 2) {
+      const int64_t i = b * kPer + k;
+      if (i >= n) break;
+      // 1 - U lies in (0, 1], so the log is finite.
+      T r = std::sqrt(T(-2) * std::log(T(1) - u[k]));
+      T theta = T(2 * M_PI) * u[k + 1];
+      out[i] = mean + std * r * std::cos(theta);
+      if (i + 1 < n) out[i + 1] = mean + std * r * std::sin(theta);
+    }
   }
 }
 

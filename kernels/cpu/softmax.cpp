@@ -117,22 +117,18 @@ void log_softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t
 
 template <typename T>
 void dropout_forward(uint64_t seed, uint64_t offset, const T* x, T* mask, T* y, int64_t n, T p) {
-  // Uniforms per Philox block: four 32-bit words give four floats or two doubles.
-  constexpr int64_t kPer = sizeof(T) == 4 ? 4 : 2;
+  constexpr int64_t kPer = kPhiloxPerBlock<T>;
   const T scale = p < T(1) ? T(1) / (T(1) - p) : T(0);
   const int64_t blocks = (n + kPer - 1) / kPer;
   // One thread per Philox block (kPer elements): each block is its own counter, so the mask
   // does not depend on how the blocks are split across threads.
 #pragma omp parallel for schedule(static) if (n > kParallelMin)
   for (int64_t b = 0; b < blocks; ++b) {
-    const Philox4x32 r = philox4x32_10(offset + uint64_t(b), 0, seed);
+    T us[kPer];
+    philox_uniforms<T>(seed, offset, b, us);
     for (int64_t k = 0; k < kPer && b * kPer + k < n; ++k) {
       const int64_t i = b * kPer + k;
-      T u;
-      if constexpr (sizeof(T) == 4)
-        u = philox_to_float(r.w[k]);
-      else
-        u = philox_to_double(r.w[2 * k], r.w[2 * k + 1]);
+      const T u = us[k];
       mask[i] = u >= p ? scale : T(0);
       y[i] = x[i] * mask[i];
     }
