@@ -6,6 +6,12 @@
 //
 // beta == 0 means C is written (=) and its old contents are never read, so C
 // may hold NaN; beta == 1 accumulates (+=), which is how weight gradients use it.
+// alpha == 0 (or K == 0) only scales C by beta: A and B are not read.
+//
+// Threads: a call splits C over omp_get_max_threads() threads once it has about
+// 2 MFLOP per thread; smaller calls, and calls made inside an active parallel
+// region, run on the calling thread. Each element of C is summed in the same order
+// whatever the split, so results are bit-identical for any thread count.
 #pragma once
 
 #include <cstdint>
