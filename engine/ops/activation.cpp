@@ -13,24 +13,6 @@ using namespace ops_detail;
 
 namespace {
 
-struct Axis {
-  int64_t outer = 1, D = 1, inner = 1;
-};
-
-// The [outer, D, inner] view of a contiguous tensor around dim (a 0-dim tensor is [1, 1, 1]).
-Axis axis_of(const Shape& s, int64_t dim) {
-  Axis a;
-  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
-    if (i < dim)
-      a.outer *= s[size_t(i)];
-    else if (i == dim)
-      a.D = s[size_t(i)];
-    else
-      a.inner *= s[size_t(i)];
-  }
-  return a;
-}
-
 Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
   check_device_supported(name, x);

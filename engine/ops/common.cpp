@@ -22,6 +22,19 @@ void check_same(const char* op, std::initializer_list<const Tensor*> ts) {
   throw Error(os.str());
 }
 
+Axis axis_of(const Shape& s, int64_t dim) {
+  Axis a;
+  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
+    if (i < dim)
+      a.outer *= s[size_t(i)];
+    else if (i == dim)
+      a.D = s[size_t(i)];
+    else
+      a.inner *= s[size_t(i)];
+  }
+  return a;
+}
+
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim) {
   NABLA_CHECK(t.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got ", t.str());
 }

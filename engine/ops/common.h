@@ -36,6 +36,13 @@ void check_same(const char* op, std::initializer_list<const Tensor*> ts);
 // Checks that t has exactly `ndim` dims; `what` names the argument ("input", "weight").
 void check_dim(const char* op, const char* what, const Tensor& t, int64_t ndim);
 
+// A contiguous tensor seen as [outer, D, inner] around one dim: how reductions, softmax and
+// concat/split address an axis without permuting it (a 0-dim tensor is [1, 1, 1]).
+struct Axis {
+  int64_t outer = 1, D = 1, inner = 1;
+};
+Axis axis_of(const Shape& s, int64_t dim);
+
 // Output allocation on the device and dtype of a reference tensor.
 inline Tensor new_like(const Tensor& ref, const Shape& s) {
   return empty(s, ref.dtype(), ref.device());

@@ -14,22 +14,6 @@ using namespace ops_detail;
 
 namespace {
 
-struct Axis {
-  int64_t outer = 1, D = 1, inner = 1;
-};
-Axis axis_of(const Shape& s, int64_t dim) {
-  Axis a;
-  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
-    if (i < dim)
-      a.outer *= s[size_t(i)];
-    else if (i == dim)
-      a.D = s[size_t(i)];
-    else
-      a.inner *= s[size_t(i)];
-  }
-  return a;
-}
-
 std::vector<int64_t> normalize_dims(const std::vector<int64_t>& dims, int64_t ndim, const char* op,
                                     const Tensor& x) {
   std::vector<int64_t> out;

@@ -23,19 +23,6 @@ std::string list_str(const std::vector<Tensor>& xs) {
   return os.str();
 }
 
-// x viewed as [outer, size(dim) * inner]: the sizes around `dim`.
-struct Around {
-  int64_t outer = 1, inner = 1;
-};
-Around around(const Shape& s, int64_t dim) {
-  Around a;
-  for (int64_t i = 0; i < int64_t(s.size()); ++i) {
-    if (i < dim) a.outer *= s[size_t(i)];
-    if (i > dim) a.inner *= s[size_t(i)];
-  }
-  return a;
-}
-
 }  // namespace
 
 const char* pad_mode_name(PadMode mode) {
@@ -74,7 +61,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     NABLA_CHECK(ok, "concat: shapes must match except in dim ", dim, ", got ", list_str(xs));
   }
   const int64_t n = int64_t(xs.size());
-  Around ar = around(x0.shape(), dim);
+  Axis ar = axis_of(x0.shape(), dim);
   std::vector<Tensor> xc;
   std::vector<int64_t> lens;
   std::vector<Shape> in_shapes;
@@ -129,7 +116,7 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
   NABLA_CHECK(total == x.size(dim), "split: sizes ", shape_str(sizes), " sum to ", total,
               " but dim ", dim, " of ", x.str(), " has ", x.size(dim));
   const int64_t n = int64_t(sizes.size());
-  Around ar = around(x.shape(), dim);
+  Axis ar = axis_of(x.shape(), dim);
   Tensor xc = x.detach().contiguous();
   std::vector<int64_t> lens;
   std::vector<Tensor> ys;
