@@ -136,9 +136,11 @@ int main(int argc, char** argv) {
   uint64_t seed = 0;
   bool json = false;
   app.add_option("--out", out, "output folder")->capture_default_str();
-  app.add_option("--steps", steps, "SGD steps")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--lr", lr, "learning rate")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--steps", steps, "SGD steps")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
+  app.add_option("--lr", lr, "learning rate")->capture_default_str()->check(CLI::Range(1e-6, 10.0));
   app.add_option("--seed", seed, "seed of the Philox generator")->capture_default_str();
   app.add_option("--show", n_show, "images in the PNG")
       ->capture_default_str()
