@@ -43,6 +43,12 @@ struct Axis {
 };
 Axis axis_of(const Shape& s, int64_t dim);
 
+// The element pointer of an optional tensor (bias, a gradient nobody asked for), or nullptr.
+template <typename T>
+T* ptr_or_null(const Tensor& t) {
+  return t.defined() ? t.data<T>() : nullptr;
+}
+
 // Output allocation on the device and dtype of a reference tensor.
 inline Tensor new_like(const Tensor& ref, const Shape& s) {
   return empty(s, ref.dtype(), ref.device());

@@ -72,8 +72,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
   Tensor y = new_like(xc, {p.N, p.K, p.P, p.Q});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::conv2d_forward<T>(p, xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
-                           y.data<T>());
+    cpu::conv2d_forward<T>(p, xc.data<T>(), wc.data<T>(), ptr_or_null<T>(bc), y.data<T>());
   });
   count_kernel("conv2d_forward");
   record(op, {x, w, b}, y,
@@ -92,7 +91,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
                dw = zeros_like(wc);
                if (needs[2]) db = zeros({p.K}, dy.dtype(), dy.device());
                cpu::conv2d_backward_weight<T>(p, xc.data<T>(), dy.data<T>(), dw.data<T>(),
-                                              db.defined() ? db.data<T>() : nullptr);
+                                              ptr_or_null<T>(db));
                count_kernel("conv2d_backward_weight");
              }
            });

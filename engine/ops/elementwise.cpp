@@ -67,8 +67,7 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
            dispatch_floating(ac, name, [&](auto t) {
              using T = decltype(t);
              cpu::binary_backward<T>(op, ac.data<T>(), bc.data<T>(), dy.data<T>(),
-                                     da.defined() ? da.data<T>() : nullptr,
-                                     db.defined() ? db.data<T>() : nullptr, dy.numel());
+                                     ptr_or_null<T>(da), ptr_or_null<T>(db), dy.numel());
            });
            count_kernel((std::string(name) + "_backward").c_str());
            return std::vector<Tensor>{da.defined() ? sum_to(da, sa) : Tensor(),
@@ -121,9 +120,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
            Tensor db = needs[1] ? new_like(dy, dy.shape()) : Tensor();
            dispatch_floating(dy, "where", [&](auto t) {
              using T = decltype(t);
-             cpu::where_backward<T>(cc.data<T>(), dy.data<T>(),
-                                    da.defined() ? da.data<T>() : nullptr,
-                                    db.defined() ? db.data<T>() : nullptr, dy.numel());
+             cpu::where_backward<T>(cc.data<T>(), dy.data<T>(), ptr_or_null<T>(da),
+                                    ptr_or_null<T>(db), dy.numel());
            });
            count_kernel("where_backward");
            return std::vector<Tensor>{da.defined() ? sum_to(da, sa) : Tensor(),

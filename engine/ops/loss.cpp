@@ -118,12 +118,11 @@ Tensor class_index_loss(const char* op, bool ce, const Tensor& x, const Tensor& 
   int64_t bad = -1;
   dispatch_floating(xs, op, [&](auto t) {
     using T = decltype(t);
-    const T* w = ws.defined() ? ws.data<T>() : nullptr;
-    T* wtp = wt.defined() ? wt.data<T>() : nullptr;
+    const T* w = ptr_or_null<T>(ws);
+    T* wtp = ptr_or_null<T>(wt);
     if (ce)
       bad = cpu::cross_entropy_forward<T>(xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp,
-                                          lse.defined() ? lse.data<double>() : nullptr, N, C, S,
-                                          ignore_index);
+                                          ptr_or_null<double>(lse), N, C, S, ignore_index);
     else
       bad = cpu::nll_loss_forward<T>(xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp, N, C,
                                      S, ignore_index);
@@ -153,7 +152,7 @@ Tensor class_index_loss(const char* op, bool ce, const Tensor& x, const Tensor& 
            Tensor dx = new_like(up.dy, xshape);
            dispatch_floating(dx, op, [&](auto t) {
              using T = decltype(t);
-             const T* w = ws.defined() ? ws.data<T>() : nullptr;
+             const T* w = ptr_or_null<T>(ws);
              if (ce)
                cpu::cross_entropy_backward<T>(saved_x.data<T>(), ts.data<int64_t>(), w,
                                               lse.data<double>(), up.dy.data<T>(), up.stride,
@@ -194,8 +193,8 @@ Tensor pointwise_loss(const char* op, Pointwise kind, const Tensor& x, const Ten
     using T = decltype(t);
     switch (kind) {
       case Pointwise::BceWithLogits:
-        cpu::bce_with_logits_forward<T>(xs.data<T>(), ts.data<T>(),
-                                        pws.defined() ? pws.data<T>() : nullptr, loss.data<T>(), n);
+        cpu::bce_with_logits_forward<T>(xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws),
+                                        loss.data<T>(), n);
         break;
       case Pointwise::Mse:
         cpu::mse_loss_forward<T>(xs.data<T>(), ts.data<T>(), loss.data<T>(), n);
@@ -221,14 +220,13 @@ Tensor pointwise_loss(const char* op, Pointwise kind, const Tensor& x, const Ten
            Tensor dpw = needs[2] && pws.defined() ? new_like(xs, xs.shape()) : Tensor();
            dispatch_floating(xs, op, [&](auto t) {
              using T = decltype(t);
-             T* pdx = dx.defined() ? dx.data<T>() : nullptr;
-             T* pdt = dt.defined() ? dt.data<T>() : nullptr;
+             T* pdx = ptr_or_null<T>(dx);
+             T* pdt = ptr_or_null<T>(dt);
              switch (kind) {
                case Pointwise::BceWithLogits:
-                 cpu::bce_with_logits_backward<T>(xs.data<T>(), ts.data<T>(),
-                                                  pws.defined() ? pws.data<T>() : nullptr,
+                 cpu::bce_with_logits_backward<T>(xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws),
                                                   up.dy.data<T>(), up.stride, pdx, pdt,
-                                                  dpw.defined() ? dpw.data<T>() : nullptr, n);
+                                                  ptr_or_null<T>(dpw), n);
                  break;
                case Pointwise::Mse:
                  cpu::mse_loss_backward<T>(xs.data<T>(), ts.data<T>(), up.dy.data<T>(), up.stride,

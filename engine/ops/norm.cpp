@@ -32,11 +32,6 @@ void check_common(const char* op, const Tensor& x, const Tensor& weight, const T
   NABLA_CHECK(eps >= 0, op, ": eps must be >= 0, got ", eps, " for input ", x.str());
 }
 
-template <typename T>
-T* ptr_or_null(const Tensor& t) {
-  return t.defined() ? t.data<T>() : nullptr;
-}
-
 // The shared forward and backward. running_mean/running_var: updated in place when training,
 // read when not (both given, or both undefined).
 Tensor norm2d(const char* op, const NormGroups& s, const Tensor& x, const Tensor& weight,

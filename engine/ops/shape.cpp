@@ -91,7 +91,7 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     dispatch_floating(dy, "concat", [&](auto t) {
       using T = decltype(t);
       std::vector<T*> ptrs;
-      for (const Tensor& dx : dxs) ptrs.push_back(dx.defined() ? dx.data<T>() : nullptr);
+      for (const Tensor& dx : dxs) ptrs.push_back(ptr_or_null<T>(dx));
       cpu::concat_backward<T>(n, dy.data<T>(), lens.data(), outer, ptrs.data());
     });
     count_kernel("concat_backward");
