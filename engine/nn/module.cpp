@@ -1,0 +1,207 @@
+// Module bookkeeping: registration, recursive traversal, state dicts, modes and moves.
+#include <nabla/nn/module.h>
+
+#include <set>
+#include <sstream>
+
+#include <nabla/autograd.h>
+#include <nabla/error.h>
+
+namespace nabla::nn {
+
+Tensor Module::forward(const Tensor& x) {
+  throw Error(type_name_ + ": this module has no single-tensor forward (called with " + x.str() +
+              ")");
+}
+
+void Module::check_new_name(const std::string& name) const {
+  NABLA_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_, ": invalid name '",
+              name, "' (non-empty, no '.')");
+  auto taken = [&](const auto& v) {
+    for (const auto& [n, _] : v)
+      if (n == name) return true;
+    return false;
+  };
+  NABLA_CHECK(!taken(params_) && !taken(buffers_) && !taken(children_), type_name_, ": name '",
+              name, "' is already registered");
+}
+
+void Module::register_parameter(const std::string& name, Tensor* slot) {
+  check_new_name(name);
+  NABLA_CHECK(slot && slot->defined(), type_name_, ": parameter '", name, "' is undefined");
+  NABLA_CHECK(slot->dtype() != DType::Int64, type_name_, ": parameter '", name,
+              "' must be floating, got ", slot->str());
+  if (!slot->is_leaf()) *slot = slot->detach();
+  slot->set_requires_grad(true);
+  params_.emplace_back(name, slot);
+}
+
+void Module::register_buffer(const std::string& name, Tensor* slot) {
+  check_new_name(name);
+  NABLA_CHECK(slot && slot->defined(), type_name_, ": buffer '", name, "' is undefined");
+  buffers_.emplace_back(name, slot);
+}
+
+void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
+  check_new_name(name);
+  NABLA_CHECK(m != nullptr, type_name_, ": child module '", name, "' is null");
+  children_.emplace_back(name, std::move(m));
+}
+
+void Module::collect(const std::string& prefix, bool params, bool buffers,
+                     std::vector<std::pair<std::string, Tensor*>>& out) const {
+  if (params)
+    for (const auto& [n, slot] : params_) out.emplace_back(prefix + n, slot);
+  if (buffers)
+    for (const auto& [n, slot] : buffers_) out.emplace_back(prefix + n, slot);
+  for (const auto& [n, child] : children_) child->collect(prefix + n + ".", params, buffers, out);
+}
+
+std::vector<Tensor> Module::parameters() const {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, false, slots);
+  std::vector<Tensor> out;
+  for (auto& [_, slot] : slots) out.push_back(*slot);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_parameters() const {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, false, slots);
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [n, slot] : slots) out.emplace_back(n, *slot);
+  return out;
+}
+
+std::vector<std::pair<std::string, Tensor>> Module::named_buffers() const {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", false, true, slots);
+  std::vector<std::pair<std::string, Tensor>> out;
+  for (auto& [n, slot] : slots) out.emplace_back(n, *slot);
+  return out;
+}
+
+int64_t Module::num_parameters() const {
+  int64_t n = 0;
+  for (const Tensor& p : parameters()) n += p.numel();
+  return n;
+}
+
+StateDict Module::state_dict() const {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, true, slots);
+  StateDict sd;
+  for (auto& [n, slot] : slots) sd.emplace(n, slot->detach());
+  return sd;
+}
+
+void Module::load_state_dict(const StateDict& sd, bool strict) {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, true, slots);
+  std::vector<std::string> missing, mismatched, unexpected;
+  std::set<std::string> known;
+  for (auto& [n, slot] : slots) {
+    known.insert(n);
+    auto it = sd.find(n);
+    if (it == sd.end()) {
+      missing.push_back(n);
+    } else if (!it->second.defined() || it->second.shape() != slot->shape()) {
+      mismatched.push_back(n + ": expected " + shape_str(slot->shape()) + ", got " +
+                           (it->second.defined() ? shape_str(it->second.shape()) : "undefined"));
+    }
+  }
+  for (const auto& [n, _] : sd)
+    if (!known.count(n)) unexpected.push_back(n);
+  auto join = [](const std::vector<std::string>& v) {
+    std::string s;
+    for (const auto& x : v) s += (s.empty() ? "" : ", ") + x;
+    return s;
+  };
+  std::string problems;
+  if (!mismatched.empty()) problems += "\n  shape mismatch: " + join(mismatched);
+  if (strict && !missing.empty()) problems += "\n  missing keys: " + join(missing);
+  if (strict && !unexpected.empty()) problems += "\n  unexpected keys: " + join(unexpected);
+  NABLA_CHECK(problems.empty(), type_name_, ".load_state_dict: the state dict does not fit",
+              problems);
+  NoGradGuard ng;
+  for (auto& [n, slot] : slots) {
+    auto it = sd.find(n);
+    if (it == sd.end()) continue;
+    Tensor src = it->second.detach();
+    if (src.dtype() != slot->dtype()) src = src.to(Device::cpu()).to(slot->dtype());
+    if (src.device() != slot->device()) src = src.to(slot->device());
+    copy_(*slot, src);
+  }
+}
+
+void Module::train(bool on) {
+  training_ = on;
+  for (auto& [_, child] : children_) child->train(on);
+}
+
+void Module::to(Device d) {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, false, slots);
+  for (auto& [_, slot] : slots) {
+    if (slot->device() == d) continue;
+    *slot = slot->detach().to(d);
+    slot->set_requires_grad(true);
+  }
+  slots.clear();
+  collect("", false, true, slots);
+  for (auto& [_, slot] : slots)
+    if (slot->device() != d) *slot = slot->to(d);
+}
+
+void Module::to(DType dt) {
+  NABLA_CHECK(dt != DType::Int64, type_name_, ".to: parameters must stay floating (asked for ",
+              dtype_name(dt), ")");
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, false, slots);
+  for (auto& [_, slot] : slots) {
+    if (slot->dtype() == dt) continue;
+    *slot = slot->detach().to(dt);
+    slot->set_requires_grad(true);
+  }
+  slots.clear();
+  collect("", false, true, slots);
+  for (auto& [_, slot] : slots)
+    if (slot->dtype() != DType::Int64 && slot->dtype() != dt) *slot = slot->to(dt);
+}
+
+void Module::zero_grad() {
+  std::vector<std::pair<std::string, Tensor*>> slots;
+  collect("", true, false, slots);
+  for (auto& [_, slot] : slots) slot->zero_grad();
+}
+
+std::string Module::repr(int indent) const {
+  std::ostringstream os;
+  os << type_name_ << "(" << extra_repr();
+  if (!children_.empty()) {
+    os << "\n";
+    const std::string pad(size_t(indent + 2), ' ');
+    for (const auto& [n, child] : children_)
+      os << pad << "(" << n << "): " << child->repr(indent + 2) << "\n";
+    os << std::string(size_t(indent), ' ');
+  }
+  os << ")";
+  return os.str();
+}
+
+Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) : Module("Sequential") {
+  for (auto& m : modules) add(std::move(m));
+}
+
+Sequential& Sequential::add(std::shared_ptr<Module> m) {
+  register_module(std::to_string(children().size()), std::move(m));
+  return *this;
+}
+
+Tensor Sequential::forward(const Tensor& x) {
+  Tensor h = x;
+  for (const auto& [_, child] : children()) h = child->forward(h);
+  return h;
+}
+
+}  // namespace nabla::nn

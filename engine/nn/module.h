@@ -1,0 +1,112 @@
+// Module: the building block of networks, as torch.nn.Module.
+//
+// A module owns named parameters (leaf tensors with requires_grad, which optimizers update),
+// named buffers (state that is saved but not trained: BatchNorm's running statistics) and named
+// child modules. Names nest with '.', exactly as PyTorch spells them ("conv1.weight",
+// "features.0.bias", "bn.running_mean"), so that state_dict() and a PyTorch state_dict of a
+// module with the same attribute names hold the same keys, shapes and layouts.
+//
+// Registration stores a POINTER to the layer's member tensor: layers read their own members
+// (weight, bias) and to(device) / load_state_dict replace what the member holds. A Module is
+// therefore neither copyable nor movable; networks hold children through shared_ptr.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include <nabla/tensor.h>
+
+namespace nabla::nn {
+
+// Name -> tensor, sorted by name: what checkpoints store (io::TensorMap is the same type).
+using StateDict = std::map<std::string, Tensor>;
+
+class Module {
+ public:
+  explicit Module(std::string type_name) : type_name_(std::move(type_name)) {}
+  virtual ~Module() = default;
+  Module(const Module&) = delete;
+  Module& operator=(const Module&) = delete;
+
+  // requires: a module with a single-tensor forward (layers, Sequential, the nets).
+  // ensures:  the module applied to x; recorded by autograd like any op.
+  virtual Tensor forward(const Tensor& x);
+  Tensor operator()(const Tensor& x) { return forward(x); }
+
+  // The type name ("Conv2d") and a one-line description of the configuration
+  // ("Conv2d(1, 32, kernel_size=3, padding=1)"); print() shows the tree.
+  const std::string& type_name() const { return type_name_; }
+  virtual std::string extra_repr() const { return ""; }
+  std::string repr(int indent = 0) const;
+
+  // Recursive, in registration order, children after the module's own tensors.
+  std::vector<Tensor> parameters() const;
+  std::vector<std::pair<std::string, Tensor>> named_parameters() const;
+  std::vector<std::pair<std::string, Tensor>> named_buffers() const;
+  const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& children() const {
+    return children_;
+  }
+  int64_t num_parameters() const;  // total element count
+
+  // Parameters and buffers by their dotted names (values share storage with the module: clone
+  // before mutating a copy).
+  StateDict state_dict() const;
+  // requires: with strict, sd holds exactly the module's keys; shapes must match in any case.
+  // ensures:  values copied into the existing tensors (dtype converted, device kept), so
+  //           optimizers holding the parameters see the new values. Errors list every missing
+  //           key, unexpected key and shape mismatch ("fc1.weight: expected [128, 3136], got
+  //           [64, 3136]") before anything is copied: a failed load changes nothing.
+  void load_state_dict(const StateDict& sd, bool strict = true);
+
+  // Training mode for dropout and batch norm, recursively (PyTorch's train()/eval()).
+  void train(bool on = true);
+  void eval() { train(false); }
+  bool is_training() const { return training_; }
+
+  // Moves (or converts) every parameter and buffer; parameters stay leaves with requires_grad.
+  // Optimizers must be created after the move (they hold the tensors they update).
+  void to(Device d);
+  void to(DType dt);  // floating tensors only; int64 buffers (num_batches_tracked) stay int64
+
+  void zero_grad();  // drops every parameter's .grad
+
+ protected:
+  // requires: name unique within this module and without '.'; slot points to a member of the
+  //           derived class (it must outlive the module's registration, i.e. be a member).
+  // ensures:  *slot becomes a leaf with requires_grad (a parameter) or is stored as is (buffer).
+  void register_parameter(const std::string& name, Tensor* slot);
+  void register_buffer(const std::string& name, Tensor* slot);
+  template <typename M>
+  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> m) {
+    add_child(name, m);
+    return m;
+  }
+
+ private:
+  void add_child(const std::string& name, std::shared_ptr<Module> m);
+  void check_new_name(const std::string& name) const;
+  // (dotted name, slot) for every parameter or buffer below this module.
+  void collect(const std::string& prefix, bool params, bool buffers,
+               std::vector<std::pair<std::string, Tensor*>>& out) const;
+
+  std::string type_name_;
+  bool training_ = true;
+  std::vector<std::pair<std::string, Tensor*>> params_, buffers_;
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+};
+
+// Applies its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
+class Sequential : public Module {
+ public:
+  Sequential() : Module("Sequential") {}
+  explicit Sequential(std::vector<std::shared_ptr<Module>> modules);
+  // Appends m under the next index; returns *this for chaining.
+  Sequential& add(std::shared_ptr<Module> m);
+  Tensor forward(const Tensor& x) override;
+  size_t size() const { return children().size(); }
+};
+
+}  // namespace nabla::nn
