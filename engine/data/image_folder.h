@@ -1,0 +1,39 @@
+// PNG images from disk, through stb_image: one file, a folder of class folders, or a flat folder.
+//
+//   load_png           file -> float32 [C, H, W], pixels byte / 255 in [0, 1]
+//   load_image_folder  root/<class>/*.png -> Dataset, classes sorted by name give labels 0..K-1
+//   load_images        dir/*.png -> Dataset with every label 0 (one CycleGAN domain)
+//
+// stb converts between gray and RGB (gray -> RGB replicates, RGB -> gray is its luma) and drops
+// alpha; 16-bit PNGs are reduced to 8 bits. Files are taken in name order, so a folder always
+// loads in the same order. Hidden files (".DS_Store" and the like) are skipped.
+#pragma once
+
+#include <string>
+
+#include <nabla/data/mnist.h>
+#include <nabla/tensor.h>
+
+namespace nabla::data {
+
+// requires: path is a PNG file; channels is 1 (gray) or 3 (RGB).
+// ensures: float32 [channels, H, W] in [0, 1]. Throws nabla::Error naming the path when the file
+//   is missing or not a decodable PNG, and for any other channel count.
+Tensor load_png(const std::string& path, int channels);
+
+// requires: root holds one sub-folder per class, each with at least one PNG, all of one H x W;
+//   channels is 1 or 3.
+// ensures: images [N, channels, H, W] class by class, labels the class index, class_names the
+//   sorted folder names. Regular files directly in root are ignored (a README may sit there).
+//   Throws nabla::Error naming the path for a missing root, no class folders, an empty class
+//   folder, a file that is not a PNG, or the first image whose size differs from the first
+//   image's (both sizes given).
+Dataset load_image_folder(const std::string& root, int channels);
+
+// requires: dir holds at least one PNG, all of one H x W, and nothing else but sub-folders
+//   (which are ignored); channels is 1 or 3.
+// ensures: images [N, channels, H, W] in name order, labels all 0, class_names {the folder's
+//   name}. Errors as for load_image_folder.
+Dataset load_images(const std::string& dir, int channels);
+
+}  // namespace nabla::data
