@@ -1,4 +1,4 @@
-// input_gradient: the README's main job until the `nabla` CLI lands.
+// nabla squares: the input-gradient warm-up (the first demo of the engine).
 //
 // Trains a tiny CNN (two 3x3 convs with relu, a global max-pool, a linear head) for a few
 // hundred SGD steps on a synthetic task: 16x16 noise images holding one bright 4x4 shape at a
@@ -13,7 +13,6 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-#define STB_IMAGE_WRITE_IMPLEMENTATION
 #include <stb/stb_image_write.h>
 
 #include <algorithm>
@@ -25,6 +24,8 @@
 #include <iostream>
 
 #include <nabla/nabla.h>
+
+#include "commands.h"
 
 using namespace nabla;
 
@@ -123,34 +124,58 @@ void write_png(const std::string& path, const Tensor& images, const Tensor& sal,
     throw Error("input_gradient: cannot write " + path);
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{
-      "Train a tiny CNN to tell squares from rings in noise, then look at its input gradient\n"
-      "(saliency): how much of it falls on the shape, and no weight-gradient kernel run.\n"
-      "Writes DIR/saliency.png, DIR/saliency.npy and DIR/report.json."};
-  std::string out = "demo_out";
+struct SquaresOptions {
+  std::string out = "squares_out";
   int64_t steps = 400, batch = 32, n_show = 8, n_test = 256;
   double lr = 0.1;
   uint64_t seed = 0;
   bool json = false;
-  app.add_option("--out", out, "output folder")->capture_default_str();
-  app.add_option("--steps", steps, "SGD steps")
+};
+
+void run_squares(const SquaresOptions& o);
+
+}  // namespace
+
+void nabla::cli::register_squares(CLI::App& parent) {
+  auto opt = std::make_shared<SquaresOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "squares",
+      "Warm-up: train a tiny CNN to tell squares from rings in noise, then look at its input\n"
+      "gradient (saliency): how much of it falls on the shape, and no weight-gradient kernel\n"
+      "run. Writes DIR/saliency.png, DIR/saliency.npy and DIR/report.json.");
+  std::string& out = opt->out;
+  int64_t &steps = opt->steps, &batch = opt->batch, &n_show = opt->n_show;
+  double& lr = opt->lr;
+  uint64_t& seed = opt->seed;
+  bool& json = opt->json;
+  app->add_option("--out", out, "output folder")->capture_default_str();
+  app->add_option("--steps", steps, "SGD steps")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000000));
-  app.add_option("--batch", batch, "batch size")->capture_default_str()->check(CLI::Range(1, 4096));
-  app.add_option("--lr", lr, "learning rate")->capture_default_str()->check(CLI::Range(1e-6, 10.0));
-  app.add_option("--seed", seed, "seed of the Philox generator")->capture_default_str();
-  app.add_option("--show", n_show, "images in the PNG")
+  app->add_option("--batch", batch, "batch size")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  app->add_option("--lr", lr, "learning rate")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 10.0));
+  app->add_option("--seed", seed, "seed of the Philox generator")->capture_default_str();
+  app->add_option("--show", n_show, "images in the PNG")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
-  app.add_flag("--json", json, "print the report as one JSON object instead of text");
-  CLI11_PARSE(app, argc, argv);
+  app->add_flag("--json", json, "print the report as one JSON object instead of text");
+  app->callback([opt] { run_squares(*opt); });
+}
 
-  try {
+namespace {
+
+void run_squares(const SquaresOptions& o) {
+  const std::string& out = o.out;
+  const int64_t steps = o.steps, batch = o.batch, n_show = o.n_show, n_test = o.n_test;
+  const double lr = o.lr;
+  const bool json = o.json;
+  {
     std::filesystem::create_directories(out);
-    Generator gen(seed);
+    Generator gen(o.seed);
     Net net(gen);
     double loss_v = 0, acc_v = 0;
     auto t0 = std::chrono::steady_clock::now();
@@ -229,9 +254,7 @@ int main(int argc, char** argv) {
       std::printf("wrote %s/saliency.png, %s/saliency.npy, %s/report.json\n", out.c_str(),
                   out.c_str(), out.c_str());
     }
-  } catch (const Error& e) {
-    std::fprintf(stderr, "input_gradient: %s\n", e.what());
-    return 1;
   }
-  return 0;
 }
+
+}  // namespace

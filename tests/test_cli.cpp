@@ -11,6 +11,10 @@
 #include <memory>
 #include <string>
 
+#include <fstream>
+
+#include <nabla/data/mnist.h>
+#include <nabla/io/safetensors.h>
 #include <nabla/nabla.h>
 
 namespace {
@@ -36,10 +40,19 @@ const std::string kBin = NABLA_BIN_DIR;
 
 }  // namespace
 
-TEST_CASE("input_gradient: trains, localises the saliency, runs no weight-gradient kernel") {
-  const std::string dir = "/tmp/nabla_test_input_gradient";
+// The Debian package's Fashion-MNIST, which scripts/install_deps.sh installs.
+bool have_fashion_mnist() {
+  if (std::filesystem::exists(nabla::data::default_fashion_mnist_dir() +
+                              "/t10k-images-idx3-ubyte.gz"))
+    return true;
+  MESSAGE("skipped: Fashion-MNIST is not installed (apt-get install dataset-fashion-mnist)");
+  return false;
+}
+
+TEST_CASE("nabla squares: trains, localises the saliency, runs no weight-gradient kernel") {
+  const std::string dir = "/tmp/nabla_test_squares";
   std::filesystem::remove_all(dir);
-  Run r = run(kBin + "/input_gradient --json --steps 150 --seed 3 --out " + dir);
+  Run r = run(kBin + "/nabla squares --json --steps 150 --seed 3 --out " + dir);
   REQUIRE_MESSAGE(r.status == 0, r.out);
   nlohmann::json j = nlohmann::json::parse(r.out);
   CHECK(j["test_accuracy"].get<double>() >= 0.95);
@@ -54,12 +67,120 @@ TEST_CASE("input_gradient: trains, localises the saliency, runs no weight-gradie
   CHECK(std::filesystem::exists(dir + "/report.json"));
 }
 
-TEST_CASE("input_gradient: --help explains every flag, bad flags fail cleanly") {
-  Run h = run(kBin + "/input_gradient --help");
-  CHECK(h.status == 0);
+TEST_CASE("--help explains every command and flag; bad flags fail cleanly") {
+  Run top = run(kBin + "/nabla --help");
+  CHECK(top.status == 0);
+  for (const char* cmd : {"classify", "demo", "squares"})
+    CHECK_MESSAGE(top.out.find(cmd) != std::string::npos, cmd);
+  Run train = run(kBin + "/nabla classify train --help");
+  CHECK(train.status == 0);
+  for (const char* flag : {"--epochs", "--batch", "--lr", "--optimizer", "--seed", "--device",
+                           "--data", "--out", "--json", "--schedule", "--train-limit"})
+    CHECK_MESSAGE(train.out.find(flag) != std::string::npos, flag);
+  Run eval = run(kBin + "/nabla classify eval --help");
+  for (const char* flag : {"--checkpoint", "--data", "--json", "--limit", "--device"})
+    CHECK_MESSAGE(eval.out.find(flag) != std::string::npos, flag);
+  Run demo = run(kBin + "/nabla demo --help");
+  for (const char* flag : {"--out", "--epochs", "--device", "--json"})
+    CHECK_MESSAGE(demo.out.find(flag) != std::string::npos, flag);
+  Run sq = run(kBin + "/nabla squares --help");
   for (const char* flag : {"--out", "--steps", "--batch", "--lr", "--seed", "--show", "--json"})
-    CHECK_MESSAGE(h.out.find(flag) != std::string::npos, flag);
-  Run bad = run(kBin + "/input_gradient --steps 0 2>&1");
+    CHECK_MESSAGE(sq.out.find(flag) != std::string::npos, flag);
+
+  Run bad = run(kBin + "/nabla squares --steps 0 2>&1");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("--steps") != std::string::npos);
+  Run opt = run(kBin + "/nabla classify train --optimizer lbfgs 2>&1");
+  CHECK(opt.status != 0);
+  CHECK(opt.out.find("--optimizer") != std::string::npos);
+  Run none = run(kBin + "/nabla 2>&1");
+  CHECK(none.status != 0);
+}
+
+TEST_CASE("missing data, missing or foreign checkpoints: one clear line, non-zero exit") {
+  Run data = run(kBin + "/nabla classify train --data /nonexistent/mnist --out /tmp/nabla_x 2>&1");
+  CHECK(data.status != 0);
+  CHECK(data.out.find("/nonexistent/mnist") != std::string::npos);
+  Run ck = run(kBin + "/nabla classify eval --checkpoint /nonexistent.safetensors 2>&1");
+  CHECK(ck.status != 0);
+  CHECK(ck.out.find("/nonexistent.safetensors") != std::string::npos);
+  // A valid safetensors file that holds something else.
+  const std::string other = "/tmp/nabla_test_other.safetensors";
+  nabla::io::save_safetensors(other, {{"w", nabla::zeros({2, 2})}});
+  Run foreign = run(kBin + "/nabla classify eval --checkpoint " + other + " 2>&1");
+  CHECK(foreign.status != 0);
+  CHECK(foreign.out.find("does not hold a FashionCNN") != std::string::npos);
+  CHECK(foreign.out.find("missing keys: conv1.weight, conv1.bias") != std::string::npos);
+  if (nabla::cuda_available()) return;
+  Run dev = run(kBin + "/nabla classify train --device cuda --out /tmp/nabla_x 2>&1");
+  CHECK(dev.status != 0);
+  CHECK(dev.out.find("--device cuda") != std::string::npos);
+}
+
+TEST_CASE("classify train on a subset, then eval of its checkpoint: the printed accuracy") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = "/tmp/nabla_test_classify";
+  std::filesystem::remove_all(dir);
+  Run r = run(kBin + "/nabla classify train --json --epochs 2 --train-limit 4000 " +
+              "--test-limit 1000 --seed 1 --out " + dir);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  // Chance is 0.10; two epochs on 4000 images reach about 0.75.
+  CHECK(j["test_accuracy"].get<double>() >= 0.65);
+  CHECK(j["n_test"].get<int>() == 1000);
+  CHECK(j["n_train"].get<int>() == 4000);
+  CHECK(j["per_epoch"].size() == 2);
+  CHECK(j["per_epoch"][1]["train_loss"].get<double>() <
+        j["per_epoch"][0]["train_loss"].get<double>());
+  // metrics.csv: a header and one row per epoch.
+  std::ifstream csv(dir + "/metrics.csv");
+  std::string line;
+  int lines = 0;
+  while (std::getline(csv, line)) ++lines;
+  CHECK(lines == 3);
+  CHECK(std::filesystem::file_size(dir + "/curves.png") > 2000);
+  // The checkpoint holds PyTorch's names and layouts.
+  auto file = nabla::io::load_safetensors(dir + "/model.safetensors");
+  CHECK(file.tensors.size() == 8);
+  CHECK(file.tensors.at("fc1.weight").shape() == nabla::Shape{128, 3136});
+  CHECK(file.metadata.at("format") == "pt");
+
+  Run e = run(kBin + "/nabla classify eval --json --limit 1000 --checkpoint " + dir +
+              "/model.safetensors");
+  REQUIRE_MESSAGE(e.status == 0, e.out);
+  nlohmann::json ej = nlohmann::json::parse(e.out);
+  CHECK(ej["n"].get<int>() == 1000);
+  CHECK(ej["accuracy"].get<double>() == doctest::Approx(j["test_accuracy"].get<double>()));
+  int64_t total = 0, diag = 0;
+  for (size_t t = 0; t < 10; ++t)
+    for (size_t p = 0; p < 10; ++p) {
+      total += ej["confusion"][t][p].get<int64_t>();
+      if (t == p) diag += ej["confusion"][t][p].get<int64_t>();
+    }
+  CHECK(total == 1000);
+  CHECK(double(diag) / 1000 == doctest::Approx(ej["accuracy"].get<double>()));
+  CHECK(ej["per_class"][1]["class"] == "Trouser");
+  Run text = run(kBin + "/nabla classify eval --limit 200 --checkpoint " + dir +
+                 "/model.safetensors 2>/dev/null");
+  CHECK(text.status == 0);
+  CHECK(text.out.find("confusion matrix") != std::string::npos);
+  CHECK(text.out.find("Ankle boot") != std::string::npos);
+}
+
+TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient kernels") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = "/tmp/nabla_test_demo";
+  std::filesystem::remove_all(dir);
+  Run r = run(kBin + "/nabla demo --json --train-limit 3000 --out " + dir);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["accuracy"].get<double>() >= 0.6);
+  CHECK(j["n"].get<int>() == 10000);
+  // The checkpoint written and reloaded gives the accuracy measured during training.
+  CHECK(j["accuracy"].get<double>() == doctest::Approx(j["train"]["test_accuracy"].get<double>()));
+  CHECK(j["weight_gradient_kernels_in_grad_x"].get<int>() == 0);
+  for (const char* f :
+       {"/report.md", "/report.json", "/predictions.png", "/saliency.png", "/classify/curves.png",
+        "/classify/metrics.csv", "/classify/model.safetensors"})
+    CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
 }

@@ -1,0 +1,63 @@
+// The `nabla` command line: each subcommand lives in its own file and registers itself on the
+// parent app; main.cpp wires them together. Functions shared between subcommands (training and
+// evaluating the classifier, which `demo` reuses) are declared here.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+#include <nabla/data/mnist.h>
+#include <nabla/nn/module.h>
+#include <nabla/tensor.h>
+
+namespace nabla::cli {
+
+// "auto" (CUDA when this build has it and a GPU is present, else the CPU), "cpu", "cuda",
+// "cuda:N". Errors name what is missing (no CUDA backend in this build, no GPU found).
+Device resolve_device(const std::string& name);
+
+// Where the data comes from: --data DIR, or the Debian package's Fashion-MNIST.
+struct DataOptions {
+  std::string dir;                          // empty: data::default_fashion_mnist_dir()
+  int64_t train_limit = 0, test_limit = 0;  // > 0: first N samples only (quick runs, tests)
+};
+data::Dataset load_split(const DataOptions& d, data::Split split);
+
+// ---- classify train ----
+struct TrainConfig {
+  int64_t epochs = 3, batch = 64;
+  double lr = 0;  // 0: the optimizer's default (sgd 0.05, adam 1e-3)
+  std::string optimizer = "sgd", schedule = "cosine";
+  double momentum = 0.9, weight_decay = 0;
+  uint64_t seed = 0;
+  std::string device = "auto", out = "runs/classify";
+  DataOptions data;
+  bool json = false, quiet = false;
+};
+// Trains FashionCNN, writes out/{metrics.csv, curves.png, model.safetensors}; returns the
+// summary that `--json` prints (test accuracy, timings, paths).
+nlohmann::json run_classify_train(const TrainConfig& cfg);
+
+// ---- classify eval ----
+struct EvalResult {
+  int64_t n = 0, correct = 0;
+  double loss = 0;                              // mean cross-entropy
+  std::vector<std::vector<int64_t>> confusion;  // [true][predicted]
+  std::vector<std::string> class_names;
+  double accuracy() const { return n ? double(correct) / double(n) : 0; }
+  nlohmann::json to_json() const;
+};
+// Accuracy, loss and confusion matrix of `net` (logits [N, classes]) on ds, in eval mode, with
+// no autograd recording.
+EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Device dev,
+                    bool progress);
+
+void register_classify(CLI::App& app);
+void register_classify_eval(CLI::App& classify);  // under `classify`
+void register_demo(CLI::App& app);
+void register_squares(CLI::App& app);
+
+}  // namespace nabla::cli

@@ -1,0 +1,203 @@
+// nabla demo: the README's main job. A short, complete tour on whatever device there is:
+//   1. trains FashionCNN on Fashion-MNIST for one epoch (classify train, into DIR/classify),
+//   2. reloads the checkpoint it wrote and evaluates it (the accuracy must not move),
+//   3. shows 16 test images with predicted and true labels (DIR/predictions.png),
+//   4. takes the input gradient of each predicted class score, dS_c/dx (vanilla saliency),
+//      and shows it as heat maps under the images (DIR/saliency.png); only dS/dx is asked of
+//      autograd, so no weight-gradient kernel runs, and the report counts them,
+//   5. writes DIR/report.json and DIR/report.md.
+// Later issues add their parts (attacks, explanations, GANs) to the same folder.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <nabla/autograd.h>
+#include <nabla/error.h>
+#include <nabla/io/image.h>
+#include <nabla/io/safetensors.h>
+#include <nabla/ops.h>
+#include <nets/classifier.h>
+
+#include "commands.h"
+
+namespace nabla::cli {
+
+namespace {
+
+struct DemoOptions {
+  std::string out = "demo_out", device = "auto";
+  int64_t epochs = 1, train_limit = 0;
+  uint64_t seed = 0;
+  std::string data;
+  bool json = false;
+};
+
+// The "hot" color map (black, red, yellow, white) of v in [0, 1].
+io::Rgb hot(double v) {
+  v = std::clamp(v, 0.0, 1.0);
+  auto c = [](double t) { return uint8_t(std::lround(255 * std::clamp(t, 0.0, 1.0))); };
+  return {c(3 * v), c(3 * v - 1), c(3 * v - 2)};
+}
+
+// Images [n, 1, 28, 28] in a row of labelled cells: "pred" in green when right, red when wrong,
+// and the true class under it.
+void draw_predictions(const std::string& path, const Tensor& images, const Tensor& pred,
+                      const Tensor& truth, const std::vector<std::string>& names) {
+  const int n = int(images.size(0)), cols = 8, scale = 3, cell_w = 28 * scale + 24,
+            cell_h = 28 * scale + 34;
+  const int rows = (n + cols - 1) / cols;
+  io::Canvas canvas(cols * cell_w, rows * cell_h + 20);
+  canvas.text(4, 4, "FashionCNN on test images: prediction (green right, red wrong) / truth",
+              io::kBlack);
+  for (int i = 0; i < n; ++i) {
+    const int x = (i % cols) * cell_w + 12, y = (i / cols) * cell_h + 20;
+    canvas.blit(images.slice(i, i + 1).squeeze(0), x, y, scale);
+    const int64_t p = pred.data<int64_t>()[i], t = truth.data<int64_t>()[i];
+    canvas.text(x, y + 28 * scale + 3, names[size_t(p)], p == t ? io::kGreen : io::kRed);
+    canvas.text(x, y + 28 * scale + 14, names[size_t(t)], io::kGray);
+  }
+  canvas.save_png(path);
+}
+
+// Images on top, |dS/dx| heat maps (each normalized by its own max) below.
+void draw_saliency(const std::string& path, const Tensor& images, const Tensor& sal) {
+  const int n = int(images.size(0)), scale = 3, cell = 28 * scale + 8;
+  io::Canvas canvas(n * cell + 8, 2 * cell + 24);
+  canvas.text(4, 4, "input (top) and |dS_c/dx| of the predicted class (bottom)", io::kBlack);
+  for (int i = 0; i < n; ++i) {
+    const int x = 4 + i * cell;
+    canvas.blit(images.slice(i, i + 1).squeeze(0), x, 20, scale);
+    std::vector<float> s = sal.slice(i, i + 1).contiguous().to_vector<float>();
+    const float mx = std::max(*std::max_element(s.begin(), s.end()), 1e-12f);
+    for (int r = 0; r < 28; ++r)
+      for (int q = 0; q < 28; ++q)
+        canvas.fill_rect(x + q * scale, 20 + cell + r * scale, scale, scale,
+                         hot(s[size_t(r * 28 + q)] / mx));
+  }
+  canvas.save_png(path);
+}
+
+nlohmann::json run_demo(const DemoOptions& o) {
+  std::filesystem::create_directories(o.out);
+  TrainConfig cfg;
+  cfg.epochs = o.epochs;
+  cfg.seed = o.seed;
+  cfg.device = o.device;
+  cfg.out = o.out + "/classify";
+  cfg.data.dir = o.data;
+  cfg.data.train_limit = o.train_limit;
+  cfg.quiet = o.json;
+  if (!o.json)
+    std::fprintf(stderr, "== 1. training FashionCNN (%lld epoch) ==\n", (long long)o.epochs);
+  nlohmann::json train = run_classify_train(cfg);
+
+  if (!o.json)
+    std::fprintf(stderr, "== 2. reloading %s ==\n", train["checkpoint"].get<std::string>().c_str());
+  const Device dev = resolve_device(o.device);
+  nets::FashionCNN net;
+  net.load_state_dict(io::load_safetensors(train["checkpoint"].get<std::string>()).tensors);
+  net.to(dev);
+  data::Dataset test = load_split(cfg.data, data::Split::Test);
+  EvalResult ev = evaluate(net, test, 256, dev, false);
+
+  if (!o.json) std::fprintf(stderr, "== 3-4. predictions and input gradients ==\n");
+  const int64_t n_show = std::min<int64_t>(16, test.size());
+  net.eval();
+  Tensor images = test.images.slice(0, n_show).contiguous();
+  Tensor truth = test.labels.slice(0, n_show).contiguous();
+  Tensor x = images.to(dev).detach().set_requires_grad(true);
+  Tensor logits = net(x);
+  Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
+  // S = sum_i logits[i, pred_i]: a one-hot mask picks each image's predicted logit, so one
+  // backward gives every image's dS_c/dx.
+  Tensor onehot = zeros({n_show, 10});
+  for (int64_t i = 0; i < n_show; ++i) onehot.data<float>()[i * 10 + pred.data<int64_t>()[i]] = 1;
+  Tensor score = sum(mul(logits, onehot.to(dev)));
+  reset_kernel_counts();
+  Tensor dx = grad({score}, {x})[0];
+  const int64_t weight_kernels = kernel_count("conv2d_backward_weight") +
+                                 kernel_count("linear_backward_weight") +
+                                 kernel_count("linear_backward_bias");
+  Tensor sal = abs(dx).to(Device::cpu()).reshape({n_show, 28, 28});
+  int64_t right = 0;
+  for (int64_t i = 0; i < n_show; ++i) right += pred.data<int64_t>()[i] == truth.data<int64_t>()[i];
+
+  const std::string pred_png = o.out + "/predictions.png", sal_png = o.out + "/saliency.png";
+  draw_predictions(pred_png, images, pred, truth, test.class_names);
+  draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8));
+
+  nlohmann::json report = {{"device", dev.str()},
+                           {"train", train},
+                           {"reloaded_test_accuracy", ev.accuracy()},
+                           {"accuracy", ev.accuracy()},
+                           {"n", ev.n},
+                           {"per_class", ev.to_json()["per_class"]},
+                           {"shown", n_show},
+                           {"shown_correct", right},
+                           {"weight_gradient_kernels_in_grad_x", weight_kernels},
+                           {"files",
+                            {{"predictions", pred_png},
+                             {"saliency", sal_png},
+                             {"checkpoint", train["checkpoint"]},
+                             {"metrics", train["metrics"]},
+                             {"curves", train["curves"]}}}};
+  std::ofstream(o.out + "/report.json") << report.dump(2) << "\n";
+  std::ofstream md(o.out + "/report.md");
+  md << "# nabla demo\n\n"
+     << "FashionCNN trained for " << o.epochs << " epoch(s) on " << train["n_train"]
+     << " Fashion-MNIST images, device " << dev.str() << ".\n\n"
+     << "| | |\n|---|---|\n"
+     << "| test accuracy (" << ev.n << " images) | " << ev.accuracy() << " |\n"
+     << "| training throughput | " << std::lround(train["images_per_second"].get<double>())
+     << " img/s |\n"
+     << "| weight-gradient kernels run by grad(S, {x}) | " << weight_kernels << " |\n\n"
+     << "![curves](classify/curves.png)\n\n![predictions](predictions.png)\n\n"
+     << "![saliency](saliency.png)\n";
+  return report;
+}
+
+}  // namespace
+
+void register_demo(CLI::App& app) {
+  auto o = std::make_shared<DemoOptions>();
+  CLI::App* demo = app.add_subcommand(
+      "demo",
+      "The README's main job: train FashionCNN briefly on whatever device there is, reload the\n"
+      "checkpoint, show predictions and input-gradient saliency, and write a report folder:\n"
+      "DIR/report.md, report.json, predictions.png, saliency.png and DIR/classify/ (metrics.csv,\n"
+      "curves.png, model.safetensors).");
+  demo->add_option("--out", o->out, "report folder")->capture_default_str();
+  demo->add_option("--epochs", o->epochs, "training epochs")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(100)));
+  demo->add_option("--train-limit", o->train_limit,
+                   "train on the first N images only (0: all 60000)")
+      ->check(CLI::NonNegativeNumber);
+  demo->add_option("--data", o->data, "MNIST-format folder (default: Fashion-MNIST)");
+  demo->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  demo->add_option("--seed", o->seed, "seed of everything random")->capture_default_str();
+  demo->add_flag("--json", o->json, "print the report as one JSON object on stdout");
+  demo->callback([o] {
+    nlohmann::json r = run_demo(*o);
+    if (o->json) {
+      std::cout << r.dump() << "\n";
+      return;
+    }
+    std::printf("test accuracy %.4f on %lld images (after reloading the checkpoint)\n",
+                r["accuracy"].get<double>(), (long long)r["n"].get<int64_t>());
+    std::printf("%lld of the %lld images shown are classified right\n",
+                (long long)r["shown_correct"].get<int64_t>(), (long long)r["shown"].get<int64_t>());
+    std::printf("weight-gradient kernels run by grad(S, {x}): %lld\n",
+                (long long)r["weight_gradient_kernels_in_grad_x"].get<int64_t>());
+    std::printf(
+        "report: %s/report.md (pictures: predictions.png, saliency.png, "
+        "classify/curves.png)\n",
+        o->out.c_str());
+  });
+}
+
+}  // namespace nabla::cli

@@ -1,0 +1,40 @@
+// nabla: the command line of the engine. Each subcommand is one file under examples/.
+//
+//   nabla classify train   train FashionCNN on Fashion-MNIST (or any MNIST-format set)
+//   nabla classify eval    test accuracy, per-class accuracy, confusion matrix of a checkpoint
+//   nabla demo             the README's main job: a short training run and a report folder
+//   nabla squares          the input-gradient warm-up on synthetic shapes
+#include <cstdio>
+#include <exception>
+#include <new>
+
+#include <nabla/error.h>
+
+#include "commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "nabla: a from-scratch deep-learning engine built around the input gradient.\n"
+      "Own tensors, reverse-mode autograd and handwritten kernels; these commands train,\n"
+      "evaluate and inspect networks. Run `nabla <command> --help` for each command's flags."};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "nabla 0.1.0");
+  nabla::cli::register_classify(app);
+  nabla::cli::register_demo(app);
+  nabla::cli::register_squares(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const nabla::Error& e) {
+    std::fprintf(stderr, "nabla: error: %s\n", e.what());
+    return 1;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "nabla: error: out of memory (try a smaller --batch)\n");
+    return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "nabla: unexpected error: %s\n", e.what());
+    return 2;
+  }
+  return 0;
+}
