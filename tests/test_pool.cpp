@@ -1,4 +1,7 @@
 // Pooling and upsampling as ops: hand-computed cases and gradient checks.
+#include <cmath>
+#include <limits>
+
 #include "gradcheck.h"
 
 using namespace nabla;
@@ -52,4 +55,45 @@ TEST_CASE("pool: errors name the op and the shapes") {
   check_error([] { avg_pool2d(zeros({1, 1, 4, 4}), 2, 2, 2); }, {"avg_pool2d"});
   check_error([] { upsample_bilinear2d(zeros({1, 1, 4, 4}), 0, 3); }, {"upsample_bilinear2d"});
   check_error([] { global_avg_pool2d(zeros({4, 4})); }, {"global_avg_pool2d", "[4, 4]"});
+}
+
+TEST_CASE("max_pool2d: ties go to the first maximum, NaN propagates, on both kernel paths") {
+  // kernel 2 stride 2 without padding takes the vectorized path; kernel 2 stride 1 over the same
+  // 2x2 input has the same single window and takes the general path.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t stride : {2, 1}) {
+    CAPTURE(stride);
+    auto route = [&](std::vector<float> v) {
+      Tensor x = from_vector<float>(v, {1, 1, 2, 2});
+      x.set_requires_grad(true);
+      Tensor y = max_pool2d(x, 2, stride);
+      Tensor dx = grad({sum(y)}, {x})[0];
+      return std::make_pair(y.item<float>(), dx.to_vector<float>());
+    };
+    auto [y1, d1] = route({3, 3, 3, 3});
+    CHECK(y1 == 3);
+    CHECK(d1 == std::vector<float>{1, 0, 0, 0});
+    auto [y2, d2] = route({1, 2, 5, 5});
+    CHECK(y2 == 5);
+    CHECK(d2 == std::vector<float>{0, 0, 1, 0});
+    auto [y3, d3] = route({1, nan, 3, 7});
+    CHECK(std::isnan(y3));
+    CHECK(d3 == std::vector<float>{0, 1, 0, 0});
+    auto [y4, d4] = route({-1, -3, -2, nan});
+    CHECK(std::isnan(y4));
+    CHECK(d4 == std::vector<float>{0, 0, 0, 1});
+  }
+  // The fast path on random data with odd sizes (the last row and column are dropped).
+  Tensor x = randn({3, 5, 9, 11});
+  Tensor fast = max_pool2d(x, 2, 2);
+  CHECK(fast.shape() == Shape{3, 5, 4, 5});
+  // The max of each 2x2 block, computed here.
+  std::vector<float> xv = x.to_vector<float>(), want;
+  for (int64_t nc = 0; nc < 15; ++nc)
+    for (int64_t i = 0; i < 4; ++i)
+      for (int64_t j = 0; j < 5; ++j) {
+        const float* p = xv.data() + nc * 99 + 2 * i * 11 + 2 * j;
+        want.push_back(std::max(std::max(p[0], p[1]), std::max(p[11], p[12])));
+      }
+  CHECK(fast.to_vector<float>() == want);
 }

@@ -76,15 +76,56 @@ std::vector<int64_t> nearest_sources(int64_t in, int64_t out) {
 
 }  // namespace
 
+// PyTorch's rule, kept by every path below: a NaN replaces anything and nothing replaces a NaN
+// (v > NaN is false), so NaN propagates to y; otherwise the first maximum in window order wins.
+// Written as selects, not branches: on real activations "v > best" is a coin flip, and the
+// mispredicted branches cost more than the whole rest of the pass.
+template <typename T, typename I>
+inline void take_max(T v, I idx, T& best, I& best_idx) {
+  const bool take = (v > best) | (v != v);
+  best = take ? v : best;
+  best_idx = take ? idx : best_idx;
+}
+
 template <typename T>
 void max_pool2d_forward(const Pool2dParams& p, const T* x, T* y, int64_t* argmax) {
   const int64_t planes = p.N * p.C;
+  // The nets' pooling (2x2, stride 2, no padding) has a fixed window: one vectorizable pass per
+  // output row.
+  const bool k2s2 = p.kh == 2 && p.kw == 2 && p.sh == 2 && p.sw == 2 && p.ph == 0 && p.pw == 0;
   // One thread per (n, c) plane.
 #pragma omp parallel for schedule(static) if (planes * p.H * p.W >= kMinParallel)
   for (int64_t nc = 0; nc < planes; ++nc) {
     const T* xp = x + nc * p.H * p.W;
     T* yp = y + nc * p.P * p.Q;
     int64_t* ap = argmax + nc * p.P * p.Q;
+    if (k2s2) {
+      const int64_t P = p.P, Q = p.Q, W = p.W;  // locals: the stores below cannot alias them
+      for (int64_t i = 0; i < P; ++i) {
+        const T* x0 = xp + 2 * i * W;
+        const T* x1 = x0 + W;
+        T* yr = yp + i * Q;
+        int64_t* ar = ap + i * Q;
+        const int64_t base = 2 * i * W;
+#pragma omp simd
+        for (int64_t j = 0; j < Q; ++j) {
+          const T a = x0[2 * j], b = x0[2 * j + 1], c = x1[2 * j], d = x1[2 * j + 1];
+          // The winner as a window offset 0..3.
+          const bool tb = (b > a) | (b != b);
+          T best = tb ? b : a;
+          int64_t off = tb ? 1 : 0;
+          const bool tc = (c > best) | (c != c);
+          best = tc ? c : best;
+          off = tc ? W : off;
+          const bool td = (d > best) | (d != d);
+          best = td ? d : best;
+          off = td ? W + 1 : off;
+          yr[j] = best;
+          ar[j] = base + 2 * j + off;
+        }
+      }
+      continue;
+    }
     for (int64_t i = 0; i < p.P; ++i) {
       int64_t h0, h1;
       window(i, p.sh, p.ph, p.kh, p.H, h0, h1);
@@ -95,15 +136,7 @@ void max_pool2d_forward(const Pool2dParams& p, const T* x, T* y, int64_t* argmax
         int64_t best_idx = h0 * p.W + w0;
         T best = xp[best_idx];
         for (int64_t h = h0; h < h1; ++h)
-          for (int64_t w = w0; w < w1; ++w) {
-            const T v = xp[h * p.W + w];
-            // PyTorch's rule: a NaN replaces anything and nothing replaces a NaN
-            // (v > NaN is false), so NaN propagates to y.
-            if (v > best || std::isnan(v)) {
-              best = v;
-              best_idx = h * p.W + w;
-            }
-          }
+          for (int64_t w = w0; w < w1; ++w) take_max(xp[h * p.W + w], h * p.W + w, best, best_idx);
         yp[i * p.Q + j] = best;
         ap[i * p.Q + j] = best_idx;
       }
