@@ -63,10 +63,12 @@ void draw_predictions(const std::string& path, const Tensor& images, const Tenso
   canvas.save_png(path);
 }
 
-// Images on top, |dS/dx| heat maps (each normalized by its own max) below.
-void draw_saliency(const std::string& path, const Tensor& images, const Tensor& sal) {
+// Images on top, |dS/dx| heat maps (each normalized by its own max) below, with the class
+// whose score S was differentiated.
+void draw_saliency(const std::string& path, const Tensor& images, const Tensor& sal,
+                   const Tensor& pred, const std::vector<std::string>& names) {
   const int n = int(images.size(0)), scale = 3, cell = 28 * scale + 8;
-  io::Canvas canvas(n * cell + 8, 2 * cell + 24);
+  io::Canvas canvas(n * cell + 8, 2 * cell + 36);
   canvas.text(4, 4, "input (top) and |dS_c/dx| of the predicted class (bottom)", io::kBlack);
   for (int i = 0; i < n; ++i) {
     const int x = 4 + i * cell;
@@ -77,6 +79,7 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
       for (int q = 0; q < 28; ++q)
         canvas.fill_rect(x + q * scale, 20 + cell + r * scale, scale, scale,
                          hot(s[size_t(r * 28 + q)] / mx));
+    canvas.text(x, 20 + 2 * cell, "S: " + names[size_t(pred.data<int64_t>()[i])], io::kBlack);
   }
   canvas.save_png(path);
 }
@@ -128,7 +131,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
 
   const std::string pred_png = o.out + "/predictions.png", sal_png = o.out + "/saliency.png";
   draw_predictions(pred_png, images, pred, truth, test.class_names);
-  draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8));
+  draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8), pred, test.class_names);
 
   nlohmann::json report = {{"device", dev.str()},
                            {"train", train},
@@ -155,6 +158,10 @@ nlohmann::json run_demo(const DemoOptions& o) {
      << "| training throughput | " << std::lround(train["images_per_second"].get<double>())
      << " img/s |\n"
      << "| weight-gradient kernels run by grad(S, {x}) | " << weight_kernels << " |\n\n"
+     << "| class | test accuracy |\n|---|---|\n";
+  for (const auto& pc : report["per_class"])
+    md << "| " << pc["class"].get<std::string>() << " | " << pc["accuracy"].get<double>() << " |\n";
+  md << "\n"
      << "![curves](classify/curves.png)\n\n![predictions](predictions.png)\n\n"
      << "![saliency](saliency.png)\n";
   return report;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# The README's main job: install what is missing, configure, build, run the demo.
+# The README's main job: install what is missing, configure, build, run `nabla demo`.
+# Usage: scripts/run_demo.sh [OUT_DIR] (default demo_out); extra flags go to `nabla demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
 scripts/configure.sh
-"${NABLA_BUILD_DIR:-build}"/input_gradient --out "${1:-demo_out}"
+out="${1:-demo_out}"
+shift || true
+"${NABLA_BUILD_DIR:-build}"/nabla demo --out "$out" "$@"

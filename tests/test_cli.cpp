@@ -171,10 +171,11 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   if (!have_fashion_mnist()) return;
   const std::string dir = "/tmp/nabla_test_demo";
   std::filesystem::remove_all(dir);
-  Run r = run(kBin + "/nabla demo --json --train-limit 3000 --out " + dir);
+  Run r = run(kBin + "/nabla demo --json --train-limit 6000 --out " + dir);
   REQUIRE_MESSAGE(r.status == 0, r.out);
   nlohmann::json j = nlohmann::json::parse(r.out);
-  CHECK(j["accuracy"].get<double>() >= 0.6);
+  // Chance is 0.10; one epoch on 6000 images reaches about 0.75.
+  CHECK(j["accuracy"].get<double>() >= 0.65);
   CHECK(j["n"].get<int>() == 10000);
   // The checkpoint written and reloaded gives the accuracy measured during training.
   CHECK(j["accuracy"].get<double>() == doctest::Approx(j["train"]["test_accuracy"].get<double>()));

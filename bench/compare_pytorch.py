@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+"""End-to-end throughput of nabla against PyTorch, measured in the same run.
+
+For each workload, nabla's Google Benchmark program (build/bench_train_step) and the same
+computation in PyTorch run with the same number of CPU threads, and one line is printed:
+
+    <name> nabla=<img/s> torch=<img/s> ratio=<nabla/torch>
+
+Workloads (later issues add theirs):
+  fashioncnn_train_step      FashionCNN, batch 64, random data, cross-entropy, backward,
+                             SGD momentum 0.9 step
+  fashioncnn_forward         forward + loss, no autograd
+  fashioncnn_forward_backward  forward + loss + backward, no optimizer step
+
+Usage: python3 bench/compare_pytorch.py [--build-dir build] [--threads N] [--json]
+Needs PyTorch (Debian: python3-torch, installed by scripts/install_deps.sh --bench).
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward"]
+
+
+def nabla_rates(build_dir, threads, min_time):
+    exe = os.path.join(build_dir, "bench_train_step")
+    if not os.path.exists(exe):
+        sys.exit(f"compare_pytorch: {exe} not found: build with -DNABLA_BUILD_BENCH=ON "
+                 "(needs libbenchmark-dev) first")
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    out = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
+                          "--benchmark_repetitions=3"],
+                         env=env, check=True, capture_output=True, text=True).stdout
+    rates = {}
+    for b in json.loads(out)["benchmarks"]:
+        if b.get("aggregate_name") != "median":
+            continue
+        name = b["run_name"].split("/")[0].removeprefix("BM_")
+        rates[name] = b["items_per_second"]
+    return rates
+
+
+def torch_rates(threads, min_time):
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+
+    class FashionCNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+            self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+            self.fc1 = nn.Linear(3136, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+    net = FashionCNN()
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    x = torch.rand(64, 1, 28, 28)
+    y = torch.randint(0, 10, (64,))
+
+    def train_step():
+        loss = F.cross_entropy(net(x), y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        return loss.item()
+
+    def forward():
+        with torch.no_grad():
+            return F.cross_entropy(net(x), y).item()
+
+    def forward_backward():
+        loss = F.cross_entropy(net(x), y)
+        net.zero_grad()
+        loss.backward()
+        return loss.item()
+
+    fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
+           "fashioncnn_forward_backward": forward_backward}
+    rates = {}
+    for name, fn in fns.items():
+        for _ in range(3):
+            fn()
+        runs = []
+        for _ in range(3):  # median of 3, like the C++ side
+            n, t0 = 0, time.perf_counter()
+            while time.perf_counter() - t0 < min_time:
+                fn()
+                n += 1
+            runs.append(64 * n / (time.perf_counter() - t0))
+        rates[name] = sorted(runs)[1]
+    return rates, torch.__version__
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--build-dir", default="build", help="where bench_train_step was built")
+    ap.add_argument("--threads", type=int, default=os.cpu_count(),
+                    help="CPU threads for both (default: all cores)")
+    ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement")
+    ap.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    a = ap.parse_args()
+    ours = nabla_rates(a.build_dir, a.threads, a.min_time)
+    theirs, version = torch_rates(a.threads, a.min_time)
+    rows = []
+    for w in WORKLOADS:
+        rows.append({"name": w, "nabla": ours[w], "torch": theirs[w], "ratio": ours[w] / theirs[w]})
+    if a.json:
+        print(json.dumps({"threads": a.threads, "torch_version": version, "unit": "img/s",
+                          "workloads": rows}))
+    else:
+        print(f"# CPU, {a.threads} threads, torch {version}, img/s (median of 3)")
+        for r in rows:
+            print(f"{r['name']} nabla={r['nabla']:.1f} torch={r['torch']:.1f} ratio={r['ratio']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
