@@ -7,7 +7,7 @@
       test accuracy on the Fashion-MNIST test split. `nabla classify eval --checkpoint CHECKPOINT`
       must print the same accuracy (within 0.1 percentage point).
 
-  python3 scripts/torch_fashioncnn.py train OUT.safetensors [--epochs 1] [--seed 0]
+  python3 scripts/torch_fashioncnn.py train OUT.safetensors [--epochs 1] [--seed 0] [--train-limit N]
       Trains the same module in PyTorch (SGD, momentum 0.9) and saves its state_dict as
       safetensors, so that `nabla classify eval --checkpoint OUT.safetensors` can read it; prints
       PyTorch's own test accuracy for comparison.
@@ -132,6 +132,7 @@ def main():
     t.add_argument("out")
     t.add_argument("--epochs", type=int, default=1)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--train-limit", type=int, default=0, help="first N training images (0: all)")
     for p in (e, t):
         p.add_argument("--data", default=DEFAULT_DATA)
         p.add_argument("--json", action="store_true")
@@ -143,6 +144,8 @@ def main():
     else:
         torch.manual_seed(a.seed)
         x, y = load_split(a.data, "train")
+        if a.train_limit > 0:
+            x, y = x[:a.train_limit], y[:a.train_limit]
         opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
         net.train()
         for _ in range(a.epochs):
