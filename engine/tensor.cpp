@@ -1,6 +1,8 @@
 // Tensor, Storage, Device, shapes, factories and view ops. See tensor.h.
 #include <nabla/tensor.h>
 
+#include <nabla/memory.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -119,10 +121,7 @@ static DeviceBackend& backend_for(Device d, const char* what) {
 // ---------------------------------------------------------------- storage
 Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
   if (device.is_cpu()) {
-    // 64-byte alignment lets kernels use aligned vector loads on the first element.
-    size_t rounded = (std::max<size_t>(nbytes, 1) + 63) / 64 * 64;
-    data_ = std::aligned_alloc(64, rounded);
-    NABLA_CHECK(data_ != nullptr, "Storage: out of host memory allocating ", nbytes, " bytes");
+    data_ = host_allocator().allocate(nbytes);  // 64-byte aligned, cached (engine/memory.h)
   } else {
     data_ = backend_for(device, "Storage").allocate(nbytes, device.index);
   }
@@ -131,7 +130,7 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 Storage::~Storage() {
   if (!data_) return;
   if (device_.is_cpu())
-    std::free(data_);
+    host_allocator().deallocate(data_);
   else if (g_cuda_backend)
     g_cuda_backend->deallocate(data_, nbytes_, device_.index);
 }
