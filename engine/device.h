@@ -7,6 +7,8 @@
 #include <cstddef>
 #include <string>
 
+#include <nabla/memory.h>
+
 namespace nabla {
 
 struct Device {
@@ -33,9 +35,18 @@ class DeviceBackend {
   // ensures: nbytes on device `index`, or throws nabla::Error naming the request and usage.
   virtual void* allocate(size_t nbytes, int index) = 0;
   virtual void deallocate(void* p, size_t nbytes, int index) = 0;
-  // Copies between host and device or device and device; dst/src devices given.
+  // Copies between host and device or device and device; dst/src devices given. Returns when
+  // the data is at dst (host destinations) or ordered on the device's current stream.
   virtual void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = 0;
   virtual void synchronize(int index) = 0;
+  // Makes `index` the device that kernels launched by this thread run on (cudaSetDevice).
+  virtual void set_device(int index) = 0;
+  // Page-locked host memory (faster, asynchronous host<->device copies), cached like the rest.
+  virtual void* allocate_pinned(size_t nbytes) = 0;
+  virtual void deallocate_pinned(void* p) = 0;
+  // Caching-allocator statistics and cache release of device `index`.
+  virtual MemoryStats memory_stats(int index) = 0;
+  virtual void empty_cache(int index) = 0;
 };
 
 // The CUDA backend, or nullptr when nabla was built without CUDA (or no driver was found).
@@ -43,5 +54,20 @@ DeviceBackend* cuda_backend();
 void register_cuda_backend(DeviceBackend* backend);
 // True when a CUDA backend is registered and sees at least one GPU.
 bool cuda_available();
+// Memory statistics of a device (CPU: the host caching allocator) and cache release.
+MemoryStats memory_stats(Device d);
+void empty_cache(Device d);
+// Waits for every kernel and copy queued on a CUDA device; no-op for the CPU.
+void synchronize(Device d);
+
+// Debug aid for parity tests: every new CUDA allocation is filled with 0xFF bytes, which read
+// as NaN in float32 and float64, so an output element a kernel forgets to write shows up.
+void set_debug_fill(bool on);
+bool debug_fill();
+
+// Deterministic mode: kernels that would reduce with atomics (weight gradients on the GPU)
+// use a fixed-order reduction instead, so that two runs give the same bits. Off by default.
+void set_deterministic(bool on);
+bool deterministic();
 
 }  // namespace nabla

@@ -1,6 +1,7 @@
 // Tensor, Storage, Device, shapes, factories and view ops. See tensor.h.
 #include <nabla/tensor.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/memory.h>
 
 #include <algorithm>
@@ -11,6 +12,7 @@
 #include <numeric>
 #include <ostream>
 #include <sstream>
+#include <type_traits>
 
 #include <nabla/autograd.h>
 #include <nabla/ops/reduce.h>
@@ -98,20 +100,45 @@ Device Device::parse(const std::string& s) {
 
 namespace {
 DeviceBackend* g_cuda_backend = nullptr;
+bool g_deterministic = false;
+}  // namespace
+
+#ifdef NABLA_HAVE_CUDA
+namespace cuda {
+void ensure_backend();  // kernels/cuda/backend.cu: registers the backend on first use
 }
+#endif
+
 DeviceBackend* cuda_backend() {
+#ifdef NABLA_HAVE_CUDA
+  cuda::ensure_backend();
+#endif
   return g_cuda_backend;
 }
 void register_cuda_backend(DeviceBackend* b) {
   g_cuda_backend = b;
 }
 bool cuda_available() {
-  return g_cuda_backend && g_cuda_backend->device_count() > 0;
+  DeviceBackend* b = cuda_backend();
+  return b && b->device_count() > 0;
+}
+static bool g_debug_fill = std::getenv("NABLA_DEBUG_FILL") != nullptr;
+void set_debug_fill(bool on) {
+  g_debug_fill = on;
+}
+bool debug_fill() {
+  return g_debug_fill;
+}
+void set_deterministic(bool on) {
+  g_deterministic = on;
+}
+bool deterministic() {
+  return g_deterministic;
 }
 
 static DeviceBackend& backend_for(Device d, const char* what) {
   NABLA_CHECK(d.is_cuda(), what, ": no backend for ", d.str());
-  NABLA_CHECK(g_cuda_backend != nullptr, what, ": ", d.str(),
+  NABLA_CHECK(cuda_backend() != nullptr, what, ": ", d.str(),
               " requested but nabla was built without the CUDA backend (or no GPU was found)");
   NABLA_CHECK(d.index >= 0 && d.index < g_cuda_backend->device_count(), what, ": ", d.str(),
               " does not exist (", g_cuda_backend->device_count(), " CUDA devices)");
@@ -119,17 +146,50 @@ static DeviceBackend& backend_for(Device d, const char* what) {
 }
 
 // ---------------------------------------------------------------- storage
-Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
-  if (device.is_cpu()) {
+Storage::Storage(size_t nbytes, Device device, bool pinned)
+    : nbytes_(nbytes), device_(device), pinned_(pinned) {
+  if (pinned) {
+    NABLA_CHECK(device.is_cpu(), "Storage: pinned memory is host memory, not ", device.str());
+    data_ = backend_for(Device::cuda(0), "pin_memory").allocate_pinned(nbytes);
+  } else if (device.is_cpu()) {
     data_ = host_allocator().allocate(nbytes);  // 64-byte aligned, cached (engine/memory.h)
   } else {
     data_ = backend_for(device, "Storage").allocate(nbytes, device.index);
   }
 }
 
+namespace detail {
+bool select_device(Device d, const char* kernel) {
+  if (d.is_cpu()) return false;
+#ifdef NABLA_HAVE_CUDA
+  backend_for(d, kernel).set_device(d.index);
+  return true;
+#else
+  throw Error(std::string(kernel) + ": " + d.str() +
+              " tensor, but nabla was built without the CUDA backend");
+#endif
+}
+}  // namespace detail
+
+MemoryStats memory_stats(Device d) {
+  return d.is_cpu() ? host_allocator().stats()
+                    : backend_for(d, "memory_stats").memory_stats(d.index);
+}
+void empty_cache(Device d) {
+  if (d.is_cpu())
+    host_allocator().empty_cache();
+  else
+    backend_for(d, "empty_cache").empty_cache(d.index);
+}
+void synchronize(Device d) {
+  if (d.is_cuda()) backend_for(d, "synchronize").synchronize(d.index);
+}
+
 Storage::~Storage() {
   if (!data_) return;
-  if (device_.is_cpu())
+  if (pinned_) {
+    if (g_cuda_backend) g_cuda_backend->deallocate_pinned(data_);
+  } else if (device_.is_cpu())
     host_allocator().deallocate(data_);
   else if (g_cuda_backend)
     g_cuda_backend->deallocate(data_, nbytes_, device_.index);
@@ -240,43 +300,45 @@ Tensor empty_like(const Tensor& t) {
 }
 
 void fill_(const Tensor& t, double value) {
-  if (t.device().is_cpu() && t.is_contiguous()) {
+  if (t.is_contiguous()) {
+    const Device dev = t.device();
     switch (t.dtype()) {
       case DType::Float32:
-        cpu::fill(t.data<float>(), t.numel(), float(value));
+        NABLA_KERNEL(dev, fill<float>)(t.data<float>(), t.numel(), float(value));
         return;
       case DType::Float64:
-        cpu::fill(t.data<double>(), t.numel(), value);
+        NABLA_KERNEL(dev, fill<double>)(t.data<double>(), t.numel(), value);
         return;
       case DType::Int64:
-        cpu::fill(t.data<int64_t>(), t.numel(), int64_t(value));
+        NABLA_KERNEL(dev, fill<int64_t>)(t.data<int64_t>(), t.numel(), int64_t(value));
         return;
     }
   }
-  Tensor src = full(t.shape(), value, t.dtype(), Device::cpu());
-  copy_(t, src);
+  copy_(t, full(t.shape(), value, t.dtype(), t.device()));
 }
 
 namespace {
-// Contiguous CPU copy of t converted to dtype `to`.
-Tensor convert_cpu(const Tensor& t, DType to) {
+// Contiguous copy of t converted to dtype `to`, on t's device.
+Tensor convert_to(const Tensor& t, DType to) {
   Tensor c = t.contiguous();
-  Tensor out = empty(c.shape(), to, Device::cpu());
-  int64_t n = c.numel();
+  if (c.dtype() == to) return c.clone();
+  Tensor out = empty(c.shape(), to, c.device());
+  const int64_t n = c.numel();
+  const Device dev = c.device();
   auto go = [&](auto* src) {
+    using S = std::remove_const_t<std::remove_pointer_t<decltype(src)>>;
     switch (to) {
       case DType::Float32:
-        cpu::convert(src, out.data<float>(), n);
+        NABLA_KERNEL(dev, convert<S, float>)(src, out.data<float>(), n);
         break;
       case DType::Float64:
-        cpu::convert(src, out.data<double>(), n);
+        NABLA_KERNEL(dev, convert<S, double>)(src, out.data<double>(), n);
         break;
       case DType::Int64:
-        cpu::convert(src, out.data<int64_t>(), n);
+        NABLA_KERNEL(dev, convert<S, int64_t>)(src, out.data<int64_t>(), n);
         break;
     }
   };
-  if (c.dtype() == to) return c.clone();
   switch (c.dtype()) {
     case DType::Float32:
       go(c.data<float>());
@@ -293,13 +355,26 @@ Tensor convert_cpu(const Tensor& t, DType to) {
 
 template <typename T>
 void strided_copy_t(const Tensor& src, const Tensor& dst) {
-  cpu::strided_copy(int(src.dim()), src.shape().data(), src.data<T>(), src.strides().data(),
-                    dst.data<T>());
+  NABLA_KERNEL(src.device(), strided_copy<T>)
+  (int(src.dim()), src.shape().data(), src.data<T>(), src.strides().data(), dst.data<T>());
 }
 template <typename T>
 void strided_scatter_t(const Tensor& src, const Tensor& dst) {
-  cpu::strided_scatter(int(dst.dim()), dst.shape().data(), src.data<T>(), dst.data<T>(),
-                       dst.strides().data());
+  NABLA_KERNEL(dst.device(), strided_scatter<T>)
+  (int(dst.dim()), dst.shape().data(), src.data<T>(), dst.data<T>(), dst.strides().data());
+}
+void strided_scatter_any(const Tensor& src, const Tensor& dst) {
+  switch (dst.dtype()) {
+    case DType::Float32:
+      strided_scatter_t<float>(src, dst);
+      break;
+    case DType::Float64:
+      strided_scatter_t<double>(src, dst);
+      break;
+    case DType::Int64:
+      strided_scatter_t<int64_t>(src, dst);
+      break;
+  }
 }
 }  // namespace
 
@@ -307,35 +382,29 @@ void copy_(const Tensor& dst, const Tensor& src) {
   NABLA_CHECK(dst.shape() == src.shape(), "copy_: destination ", dst.str(), " and source ",
               src.str(), " differ in shape");
   NABLA_CHECK(dst.dim() <= kMaxDims, "copy_: at most ", kMaxDims, " dims, got ", dst.str());
+  if (dst.numel() == 0) return;
   Tensor s = src;
-  if (s.dtype() != dst.dtype()) s = convert_cpu(s.to(Device::cpu()), dst.dtype());
-  if (dst.device().is_cpu() && s.device().is_cpu()) {
-    Tensor sc = s.is_contiguous() ? s : s.contiguous();
-    if (dst.is_contiguous()) {
-      std::memcpy(dst.raw_data(), sc.raw_data(), size_t(dst.numel()) * dtype_size(dst.dtype()));
-      return;
-    }
-    switch (dst.dtype()) {
-      case DType::Float32:
-        strided_scatter_t<float>(sc, dst);
-        break;
-      case DType::Float64:
-        strided_scatter_t<double>(sc, dst);
-        break;
-      case DType::Int64:
-        strided_scatter_t<int64_t>(sc, dst);
-        break;
+  if (s.dtype() != dst.dtype()) s = convert_to(s, dst.dtype());
+  Tensor sc = s.is_contiguous() ? s : s.contiguous();
+  const size_t nbytes = size_t(dst.numel()) * dtype_size(dst.dtype());
+  if (dst.device() == sc.device()) {
+    if (!dst.is_contiguous()) {
+      strided_scatter_any(sc, dst);
+    } else if (dst.device().is_cpu()) {
+      std::memcpy(dst.raw_data(), sc.raw_data(), nbytes);
+    } else {
+      backend_for(dst.device(), "copy_")
+          .copy(dst.raw_data(), dst.device(), sc.raw_data(), sc.device(), nbytes);
     }
     return;
   }
-  // Cross-device or device-device copies move contiguous bytes through the backend.
-  Tensor sc = s.contiguous();
-  NABLA_CHECK(dst.is_contiguous(), "copy_: a non-contiguous ", dst.device().str(),
-              " destination is not supported (", dst.str(), ")");
-  Device dev = dst.device().is_cuda() ? dst.device() : sc.device();
-  backend_for(dev, "copy_")
-      .copy(dst.raw_data(), dst.device(), sc.raw_data(), sc.device(),
-            size_t(dst.numel()) * dtype_size(dst.dtype()));
+  // Across devices the backend moves contiguous bytes; a strided destination is filled from a
+  // contiguous staging copy on its own device.
+  Tensor staging = dst.is_contiguous() ? dst : empty(dst.shape(), dst.dtype(), dst.device());
+  const Device via = dst.device().is_cuda() ? dst.device() : sc.device();
+  backend_for(via, "copy_")
+      .copy(staging.raw_data(), dst.device(), sc.raw_data(), sc.device(), nbytes);
+  if (!dst.is_contiguous()) strided_scatter_any(staging, dst);
 }
 
 Tensor zeros(const Shape& s, DType dt, Device dev) {
@@ -345,9 +414,9 @@ Tensor ones(const Shape& s, DType dt, Device dev) {
   return full(s, 1.0, dt, dev);
 }
 Tensor full(const Shape& s, double value, DType dt, Device dev) {
-  Tensor t = empty(s, dt, Device::cpu());
+  Tensor t = empty(s, dt, dev);
   fill_(t, value);
-  return dev.is_cpu() ? t : t.to(dev);
+  return t;
 }
 Tensor zeros_like(const Tensor& t) {
   return zeros(t.shape(), t.dtype(), t.device());
@@ -398,9 +467,7 @@ Tensor Tensor::to(Device d) const {
 
 Tensor Tensor::to(DType d) const {
   if (dtype() == d) return *this;
-  NABLA_CHECK(device().is_cpu(), "to(dtype): dtype conversion on ", device().str(),
-              " is not supported yet; convert on the CPU (", str(), ")");
-  Tensor out = convert_cpu(*this, d);
+  Tensor out = convert_to(*this, d);
   if (is_floating(d) && is_floating(dtype())) {
     DType from = dtype();
     record("to_dtype", {*this}, out,
@@ -413,8 +480,6 @@ Tensor Tensor::to(DType d) const {
 
 namespace {
 Tensor materialize(const Tensor& t) {
-  NABLA_CHECK(t.device().is_cpu(), "contiguous: non-contiguous ", t.device().str(),
-              " tensors need the CUDA copy kernel (", t.str(), ")");
   NABLA_CHECK(t.dim() <= kMaxDims, "contiguous: at most ", kMaxDims, " dims, got ", t.str());
   Tensor out = empty(t.shape(), t.dtype(), t.device());
   switch (t.dtype()) {

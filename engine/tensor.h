@@ -60,18 +60,22 @@ class Storage {
  public:
   // ensures: nbytes of uninitialised memory on `device`; throws nabla::Error when the
   // allocation fails (naming the request) or when `device` has no backend.
-  Storage(size_t nbytes, Device device);
+  // pinned: page-locked host memory from the CUDA backend (device must be the CPU), which
+  // makes host<->device copies faster and asynchronous.
+  Storage(size_t nbytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
   void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
  private:
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  bool pinned_ = false;
 };
 
 class Node;

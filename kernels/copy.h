@@ -33,3 +33,17 @@ template <typename T>
 void fill(T* dst, int64_t n, T value);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/copy.cu), same contracts; shape and stride arrays are host memory,
+// the element pointers device memory.
+namespace nabla::cuda {
+template <typename T>
+void strided_copy(int ndim, const int64_t* shape, const T* src, const int64_t* src_strides, T* dst);
+template <typename T>
+void strided_scatter(int ndim, const int64_t* shape, const T* src, T* dst,
+                     const int64_t* dst_strides);
+template <typename S, typename D>
+void convert(const S* src, D* dst, int64_t n);
+template <typename T>
+void fill(T* dst, int64_t n, T value);
+}  // namespace nabla::cuda

@@ -1,0 +1,162 @@
+// The CUDA backend: device memory through one caching allocator per device, pinned host
+// memory, copies, synchronization, the current stream, and CUDA error reporting.
+//
+// Registered on first use (cuda::ensure_backend, called by nabla::cuda_backend()), so that a
+// program that never touches a GPU never initializes the driver. With no driver or no GPU the
+// backend still registers and reports 0 devices; asking for cuda:0 then names the reason.
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nabla/device.h>
+#include <nabla/memory.h>
+
+#include "kernels/cuda/common.cuh"
+
+namespace nabla::cuda {
+
+void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
+  throw Error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
+              cudaGetErrorString(err) + ") in " + expr + " at " + file + ":" +
+              std::to_string(line));
+}
+
+namespace {
+thread_local cudaStream_t t_stream = nullptr;  // the legacy default stream
+thread_local int t_device = -1;                // what this thread last set, -1: unknown
+}  // namespace
+
+cudaStream_t current_stream() { return t_stream; }
+
+int current_device() {
+  int d = 0;
+  CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream) { t_stream = s; }
+StreamGuard::~StreamGuard() { t_stream = prev_; }
+
+namespace {
+
+class CudaBackend final : public DeviceBackend {
+ public:
+  CudaBackend() {
+    const cudaError_t err = cudaGetDeviceCount(&count_);
+    if (err != cudaSuccess) {
+      count_ = 0;
+      why_ = std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
+      (void)cudaGetLastError();  // clear the sticky error so later calls start clean
+    }
+    for (int i = 0; i < count_; ++i) {
+      allocators_.push_back(std::make_unique<CachingAllocator>(
+          "cuda:" + std::to_string(i) + " memory",
+          [i](size_t n) -> void* {
+            void* p = nullptr;
+            if (cudaSetDevice(i) != cudaSuccess || cudaMalloc(&p, n) != cudaSuccess) {
+              (void)cudaGetLastError();  // out of memory is reported by the allocator
+              return nullptr;
+            }
+            t_device = i;
+            return p;
+          },
+          [i](void* p) {
+            cudaSetDevice(i);
+            t_device = i;
+            cudaFree(p);
+          }));
+    }
+    pinned_ = std::make_unique<CachingAllocator>(
+        "pinned host memory",
+        [](size_t n) -> void* {
+          void* p = nullptr;
+          if (cudaHostAlloc(&p, n, cudaHostAllocDefault) != cudaSuccess) {
+            (void)cudaGetLastError();
+            return nullptr;
+          }
+          return p;
+        },
+        [](void* p) { cudaFreeHost(p); });
+  }
+
+  int device_count() override { return count_; }
+
+  void* allocate(size_t nbytes, int index) override {
+    check_index(index, "allocate");
+    set_device(index);
+    void* p = allocators_[size_t(index)]->allocate(nbytes);
+    if (debug_fill())  // every fresh block reads as NaN: parity tests catch unwritten outputs
+      CUDA_CHECK(cudaMemsetAsync(p, 0xFF, CachingAllocator::round_size(nbytes), t_stream));
+    return p;
+  }
+
+  void deallocate(void* p, size_t, int index) override {
+    if (index >= 0 && index < count_) allocators_[size_t(index)]->deallocate(p);
+  }
+
+  void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) override {
+    if (nbytes == 0) return;
+    if (dst_dev.is_cuda()) set_device(dst_dev.index);
+    else if (src_dev.is_cuda()) set_device(src_dev.index);
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, t_stream));
+    // A host destination must hold the data when copy() returns.
+    if (dst_dev.is_cpu()) CUDA_CHECK(cudaStreamSynchronize(t_stream));
+  }
+
+  void synchronize(int index) override {
+    check_index(index, "synchronize");
+    set_device(index);
+    CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
+  void set_device(int index) override {
+    if (t_device == index) return;
+    check_index(index, "set_device");
+    CUDA_CHECK(cudaSetDevice(index));
+    t_device = index;
+  }
+
+  void* allocate_pinned(size_t nbytes) override {
+    NABLA_CHECK(count_ > 0, "pinned memory needs a CUDA GPU (", why_, ")");
+    return pinned_->allocate(nbytes);
+  }
+  void deallocate_pinned(void* p) override { pinned_->deallocate(p); }
+
+  MemoryStats memory_stats(int index) override {
+    check_index(index, "memory_stats");
+    return allocators_[size_t(index)]->stats();
+  }
+  void empty_cache(int index) override {
+    check_index(index, "empty_cache");
+    allocators_[size_t(index)]->empty_cache();
+  }
+
+ private:
+  void check_index(int index, const char* what) const {
+    NABLA_CHECK(count_ > 0, "cuda:", index, " ", what, ": no CUDA GPU is available",
+                why_.empty() ? std::string() : " (" + why_ + ")");
+    NABLA_CHECK(index >= 0 && index < count_, "cuda:", index, " ", what,
+                ": no such device (", count_, " CUDA devices)");
+  }
+
+  int count_ = 0;
+  std::string why_;
+  std::vector<std::unique_ptr<CachingAllocator>> allocators_;
+  std::unique_ptr<CachingAllocator> pinned_;
+};
+
+}  // namespace
+
+void ensure_backend() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Never destroyed: tensors with static storage duration may be freed after main returns.
+    static CudaBackend* backend = new CudaBackend();
+    register_cuda_backend(backend);
+  });
+}
+
+}  // namespace nabla::cuda
