@@ -12,7 +12,11 @@ Workloads (later issues add theirs):
   fashioncnn_forward         forward + loss, no autograd
   fashioncnn_forward_backward  forward + loss + backward, no optimizer step
 
-Usage: python3 bench/compare_pytorch.py [--build-dir build] [--threads N] [--json]
+With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
+matmul and cuDNN, so that both compute in FP32).
+
+Usage: python3 bench/compare_pytorch.py [--build-dir build] [--threads N] [--device cpu|cuda]
+                                        [--json]
 Needs PyTorch (Debian: python3-torch, installed by scripts/install_deps.sh --bench).
 """
 import argparse
@@ -25,31 +29,44 @@ import time
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward"]
 
 
-def nabla_rates(build_dir, threads, min_time):
+def nabla_rates(build_dir, threads, min_time, device):
     exe = os.path.join(build_dir, "bench_train_step")
     if not os.path.exists(exe):
         sys.exit(f"compare_pytorch: {exe} not found: build with -DNABLA_BUILD_BENCH=ON "
                  "(needs libbenchmark-dev) first")
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
+    suffix = "_cuda" if device == "cuda" else ""
     out = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
-                          "--benchmark_repetitions=3"],
+                          "--benchmark_repetitions=3",
+                          "--benchmark_filter=" + ("_cuda" if suffix else "-_cuda")],
                          env=env, check=True, capture_output=True, text=True).stdout
     rates = {}
     for b in json.loads(out)["benchmarks"]:
         if b.get("aggregate_name") != "median":
             continue
         name = b["run_name"].split("/")[0].removeprefix("BM_")
+        if suffix:
+            if not name.endswith(suffix):
+                continue
+            name = name.removesuffix(suffix)
+        elif name.endswith("_cuda"):
+            continue
         rates[name] = b["items_per_second"]
+    if not rates:
+        sys.exit(f"compare_pytorch: {exe} ran no {device} workload (no GPU seen by nabla?)")
     return rates
 
 
-def torch_rates(threads, min_time):
+def torch_rates(threads, min_time, device):
     import torch
     import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
     torch.manual_seed(0)
+    if device == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
 
     class FashionCNN(nn.Module):
         def __init__(self):
@@ -64,10 +81,10 @@ def torch_rates(threads, min_time):
             x = F.max_pool2d(F.relu(self.conv2(x)), 2)
             return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
-    net = FashionCNN()
+    net = FashionCNN().to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
-    x = torch.rand(64, 1, 28, 28)
-    y = torch.randint(0, 10, (64,))
+    x = torch.rand(64, 1, 28, 28, device=device)
+    y = torch.randint(0, 10, (64,), device=device)
 
     def train_step():
         loss = F.cross_entropy(net(x), y)
@@ -109,18 +126,22 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(),
                     help="CPU threads for both (default: all cores)")
     ap.add_argument("--min-time", type=float, default=1.0, help="seconds per measurement")
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                    help="where both run (cuda: nabla's *_cuda workloads, PyTorch on cuda:0)")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of lines")
     a = ap.parse_args()
-    ours = nabla_rates(a.build_dir, a.threads, a.min_time)
-    theirs, version = torch_rates(a.threads, a.min_time)
+    ours = nabla_rates(a.build_dir, a.threads, a.min_time, a.device)
+    theirs, version = torch_rates(a.threads, a.min_time, a.device)
     rows = []
     for w in WORKLOADS:
         rows.append({"name": w, "nabla": ours[w], "torch": theirs[w], "ratio": ours[w] / theirs[w]})
     if a.json:
-        print(json.dumps({"threads": a.threads, "torch_version": version, "unit": "img/s",
+        print(json.dumps({"device": a.device, "threads": a.threads, "torch_version": version,
+                          "unit": "img/s",
                           "workloads": rows}))
     else:
-        print(f"# CPU, {a.threads} threads, torch {version}, img/s (median of 3)")
+        where = "CUDA" if a.device == "cuda" else f"CPU, {a.threads} threads"
+        print(f"# {where}, torch {version}, img/s (median of 3)")
         for r in rows:
             print(f"{r['name']} nabla={r['nabla']:.1f} torch={r['torch']:.1f} ratio={r['ratio']:.2f}")
 

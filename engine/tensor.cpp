@@ -295,6 +295,18 @@ Tensor empty(const Shape& s, DType dt, Device dev) {
   impl->device = dev;
   return Tensor(impl);
 }
+Tensor empty_pinned(const Shape& s, DType dt) {
+  for (int64_t d : s)
+    NABLA_CHECK(d >= 0, "empty_pinned: negative dimension in shape ", shape_str(s));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage =
+      std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(dt), Device::cpu(), true);
+  impl->shape = s;
+  impl->strides = contiguous_strides(s);
+  impl->dtype = dt;
+  impl->device = Device::cpu();
+  return Tensor(impl);
+}
 Tensor empty_like(const Tensor& t) {
   return empty(t.shape(), t.dtype(), t.device());
 }
@@ -463,6 +475,17 @@ Tensor Tensor::to(Device d) const {
     return std::vector<Tensor>{g[0].to(from)};
   });
   return out;
+}
+
+Tensor Tensor::pin_memory() const {
+  NABLA_CHECK(device().is_cpu(), "pin_memory: expects a CPU tensor, got ", str());
+  Tensor out = empty_pinned(shape(), dtype());
+  copy_(out, detach());
+  return out;
+}
+
+bool Tensor::is_pinned() const {
+  return checked().storage && checked().storage->pinned();
 }
 
 Tensor Tensor::to(DType d) const {

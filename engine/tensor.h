@@ -131,6 +131,10 @@ class Tensor {
   // Conversions (differentiable where they change device or float dtype).
   Tensor to(Device d) const;
   Tensor to(DType d) const;
+  // A contiguous copy of this CPU tensor in page-locked (pinned) host memory, from which
+  // copies to a GPU are faster; needs the CUDA backend and a GPU. No autograd history.
+  Tensor pin_memory() const;
+  bool is_pinned() const;
   Tensor contiguous() const;
   Tensor clone() const;
 
@@ -177,6 +181,8 @@ Tensor empty(const Shape& s, DType dt = DType::Float32, Device dev = Device::cpu
 Tensor zeros(const Shape& s, DType dt = DType::Float32, Device dev = Device::cpu());
 Tensor ones(const Shape& s, DType dt = DType::Float32, Device dev = Device::cpu());
 Tensor full(const Shape& s, double value, DType dt = DType::Float32, Device dev = Device::cpu());
+// Uninitialised CPU memory that is page-locked (pinned): the CUDA backend and a GPU needed.
+Tensor empty_pinned(const Shape& s, DType dt = DType::Float32);
 Tensor zeros_like(const Tensor& t);
 Tensor ones_like(const Tensor& t);
 Tensor full_like(const Tensor& t, double value);

@@ -98,6 +98,7 @@ nlohmann::json run_classify_train(const TrainConfig& c) {
   nets::FashionCNN net(&gen);
   net.to(dev);
   data::DataLoader loader(train, c.batch, /*shuffle=*/true, c.seed);
+  loader.set_pin_memory(dev.is_cuda());  // faster host-to-device copies of each batch
   const int64_t steps_per_epoch = loader.num_batches(), total = steps_per_epoch * c.epochs;
   auto opt = make_optimizer(c, lr, net.parameters());
   auto schedule = make_schedule(c.schedule, lr, total, steps_per_epoch);

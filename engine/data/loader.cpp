@@ -78,8 +78,8 @@ Batch DataLoader::batch(int64_t i) const {
   out.indices.assign(order_.begin() + begin, order_.begin() + begin + b);
   Shape shape = images_.shape();
   shape[0] = b;
-  out.images = empty(shape, images_.dtype());
-  out.labels = empty({b}, DType::Int64);
+  out.images = pin_memory_ ? empty_pinned(shape, images_.dtype()) : empty(shape, images_.dtype());
+  out.labels = pin_memory_ ? empty_pinned({b}, DType::Int64) : empty({b}, DType::Int64);
 
   const size_t row_bytes =
       size_t(images_.numel() / std::max<int64_t>(n, 1)) * dtype_size(images_.dtype());

@@ -39,6 +39,10 @@ class DataLoader {
   // ensures: ceil(N / batch_size), or floor(N / batch_size) with drop_last.
   int64_t num_batches() const;
 
+  // With pin_memory on, batches are gathered straight into page-locked host memory, so that
+  // copying them to a GPU is faster (needs the CUDA backend and a GPU). Off by default.
+  void set_pin_memory(bool on) { pin_memory_ = on; }
+
   // requires: 0 <= i < num_batches().
   // ensures: the i-th batch of the current epoch in fresh contiguous tensors; only the last
   //   batch may be smaller than batch_size (never with drop_last). Thread-safe (const).
@@ -65,7 +69,7 @@ class DataLoader {
  private:
   Tensor images_, labels_;
   int64_t batch_size_;
-  bool shuffle_, drop_last_;
+  bool shuffle_, drop_last_, pin_memory_ = false;
   uint64_t seed_;
   int64_t epoch_ = 0;
   std::vector<int64_t> order_;

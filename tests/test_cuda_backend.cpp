@@ -1,0 +1,124 @@
+// The CUDA backend: device memory, copies in every direction, strided copies, fill and dtype
+// conversion on the device, pinned memory, allocator statistics and out-of-memory errors.
+// Without a GPU each case says so and passes; the error paths that need no GPU always run.
+#include <cmath>
+
+#include <nabla/nabla.h>
+
+#include "cuda_parity.h"
+#include "gradcheck.h"
+
+using namespace nabla;
+using namespace nabla::test;
+
+TEST_CASE("without a usable device, asking for one is a clear error") {
+  if (cuda_available()) {
+    check_error([] { zeros({2}, DType::Float32, Device::cuda(63)); }, {"cuda:63"});
+    return;
+  }
+  check_error([] { zeros({2}, DType::Float32, Device::cuda(0)); }, {"cuda:0"});
+  check_error([] { ones({3}).to(Device::cuda(0)); }, {"cuda:0"});
+}
+
+TEST_CASE("deterministic mode and debug fill are process-wide switches") {
+  CHECK_FALSE(deterministic());
+  set_deterministic(true);
+  CHECK(deterministic());
+  set_deterministic(false);
+  set_debug_fill(true);
+  CHECK(debug_fill());
+  set_debug_fill(false);
+}
+
+TEST_CASE("host <-> device round trips keep every value and dtype") {
+  if (!gpu_or_skip()) return;
+  const Device g = Device::cuda(0);
+  for (DType dt : {DType::Float32, DType::Float64, DType::Int64}) {
+    Tensor x = arange(-5, 1000, 1, dt);
+    Tensor y = x.to(g);
+    CHECK(y.device() == g);
+    CHECK(y.dtype() == dt);
+    check_close(y.to(Device::cpu()), x, 0, 0);
+    check_close(y.clone().to(Device::cpu()), x, 0, 0);  // device -> device
+  }
+  Tensor empty_t = zeros({0, 3}).to(g);
+  CHECK(empty_t.numel() == 0);
+}
+
+TEST_CASE("fill, full, zeros and dtype conversion run on the device") {
+  if (!gpu_or_skip()) return;
+  const Device g = Device::cuda(0);
+  check_close(full({5}, 2.5, DType::Float32, g).to(Device::cpu()), {2.5, 2.5, 2.5, 2.5, 2.5});
+  check_close(zeros({3}, DType::Int64, g).to(Device::cpu()), {0, 0, 0});
+  Tensor x = tensor({-1.75, 0.5, 3.25}, {3}).to(g);
+  check_close(x.to(DType::Float64).to(Device::cpu()), {-1.75, 0.5, 3.25}, 0, 0);
+  check_close(x.to(DType::Int64).to(Device::cpu()), {-1, 0, 3}, 0, 0);  // truncation, as C++
+  Tensor s = ones({4, 4}).to(g).transpose(0, 1).narrow(0, 1, 2);
+  fill_(s, 7);  // strided destination
+}
+
+TEST_CASE("strided views: contiguous() and copy_ into a strided destination on the device") {
+  if (!gpu_or_skip()) return;
+  const Device g = Device::cuda(0);
+  Tensor x = arange(0, 24).reshape({2, 3, 4});
+  Tensor xt = x.permute({2, 0, 1});
+  check_close(xt.to(g).contiguous().to(Device::cpu()), xt.contiguous(), 0, 0);
+  check_close(x.to(g).permute({2, 0, 1}).contiguous().to(Device::cpu()), xt.contiguous(), 0, 0);
+  Tensor d = zeros({4, 6}).to(g);
+  copy_(d.narrow(1, 2, 3), ones({4, 3}));  // host source, strided device destination
+  Tensor back = d.to(Device::cpu());
+  std::vector<float> v = back.to_vector<float>();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 6; ++c) CHECK(v[size_t(r * 6 + c)] == ((c >= 2 && c < 5) ? 1.f : 0.f));
+  // expand (stride 0) materializes on the device.
+  Tensor e = tensor({1, 2, 3}, {3, 1}).to(g).expand({3, 4}).contiguous();
+  check_close(e.to(Device::cpu()), {1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3}, 0, 0);
+}
+
+TEST_CASE("the device allocator caches, reports statistics and fails cleanly") {
+  if (!gpu_or_skip()) return;
+  const Device g = Device::cuda(0);
+  synchronize(g);
+  const MemoryStats s0 = memory_stats(g);
+  { Tensor a = empty({1 << 20}, DType::Float32, g); }
+  const MemoryStats s1 = memory_stats(g);
+  { Tensor b = empty({1 << 20}, DType::Float32, g); }
+  const MemoryStats s2 = memory_stats(g);
+  CHECK(s1.in_use == s0.in_use);
+  CHECK(s2.system_allocs == s1.system_allocs);  // the second request reused the block
+  CHECK(s1.peak_in_use >= s0.in_use + (size_t(4) << 20));
+  // 1 PiB: the allocator releases its cache, then names the request and what is in use.
+  check_error([&] { empty({int64_t(1) << 48}, DType::Float32, g); },
+              {"out of cuda:0 memory", "in use"});
+  empty_cache(g);
+  CHECK(memory_stats(g).reserved == memory_stats(g).in_use);
+  // The device still works after the failed request.
+  check_close(full({2}, 1, DType::Float32, g).to(Device::cpu()), {1, 1});
+}
+
+TEST_CASE("a module moves to the GPU and back with its parameters and buffers") {
+  if (!gpu_or_skip()) return;
+  nn::BatchNorm2d bn(3);
+  bn.to(Device::cuda(0));
+  CHECK(bn.weight.device().is_cuda());
+  CHECK(bn.weight.requires_grad());
+  CHECK(bn.running_mean.device().is_cuda());
+  bn.to(Device::cpu());
+  check_close(bn.running_var, {1, 1, 1});
+}
+
+TEST_CASE("pinned host memory: copies both ways, errors without a GPU") {
+  if (!cuda_available()) {
+    check_error([] { ones({4}).pin_memory(); }, {"pin"});
+    MESSAGE("skipped the pinned round trip: no CUDA GPU");
+    return;
+  }
+  Tensor p = arange(0, 100).pin_memory();
+  CHECK(p.is_pinned());
+  CHECK_FALSE(arange(0, 3).is_pinned());
+  Tensor g = p.to(Device::cuda(0));
+  check_close(g.to(Device::cpu()), arange(0, 100), 0, 0);
+  Tensor back = zeros({100}).pin_memory();
+  copy_(back, g);
+  check_close(back, arange(0, 100), 0, 0);
+}
