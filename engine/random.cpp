@@ -1,7 +1,13 @@
 // Seeded Philox draws into tensors. See random.h and kernels/random.h.
+//
+// rand and randn draw where the tensor lives: on a CUDA device the Philox kernel of
+// kernels/cuda/random.cu fills device memory directly, from the same stream position, so a GPU
+// draw holds the numbers a CPU draw would for the same generator state (kernels/random.h says
+// what makes them the same bits).
 #include <nabla/random.h>
 
 #include <nabla/autograd.h>
+#include <nabla/dispatch.h>
 
 #include "kernels/random.h"
 
@@ -25,31 +31,34 @@ Generator& pick(Generator* g) {
 Tensor rand(const Shape& s, DType dt, Device dev, Generator* gen, double lo, double hi) {
   NABLA_CHECK(is_floating(dt), "rand: dtype must be float32 or float64, got ", dtype_name(dt));
   Generator& g = pick(gen);
-  Tensor t = empty(s, dt, Device::cpu());
+  Tensor t = empty(s, dt, dev);
   int64_t n = t.numel();
-  if (dt == DType::Float32)
-    cpu::uniform<float>(g.seed(), g.advance(cpu::philox_blocks_float(n)), t.data<float>(), n,
-                        float(lo), float(hi));
-  else
-    cpu::uniform<double>(g.seed(), g.advance(cpu::philox_blocks_double(n)), t.data<double>(), n, lo,
-                         hi);
+  if (dt == DType::Float32) {
+    NABLA_KERNEL(dev, uniform<float>)
+    (g.seed(), g.advance(cpu::philox_blocks_float(n)), t.data<float>(), n, float(lo), float(hi));
+  } else {
+    NABLA_KERNEL(dev, uniform<double>)
+    (g.seed(), g.advance(cpu::philox_blocks_double(n)), t.data<double>(), n, lo, hi);
+  }
   count_kernel("uniform");
-  return dev.is_cpu() ? t : t.to(dev);
+  return t;
 }
 
 Tensor randn(const Shape& s, DType dt, Device dev, Generator* gen, double mean, double std) {
   NABLA_CHECK(is_floating(dt), "randn: dtype must be float32 or float64, got ", dtype_name(dt));
   Generator& g = pick(gen);
-  Tensor t = empty(s, dt, Device::cpu());
+  Tensor t = empty(s, dt, dev);
   int64_t n = t.numel(), even = (n + 1) / 2 * 2;  // Box-Muller consumes uniforms in pairs
-  if (dt == DType::Float32)
-    cpu::normal<float>(g.seed(), g.advance(cpu::philox_blocks_float(even)), t.data<float>(), n,
-                       float(mean), float(std));
-  else
-    cpu::normal<double>(g.seed(), g.advance(cpu::philox_blocks_double(even)), t.data<double>(), n,
-                        mean, std);
+  if (dt == DType::Float32) {
+    NABLA_KERNEL(dev, normal<float>)
+    (g.seed(), g.advance(cpu::philox_blocks_float(even)), t.data<float>(), n, float(mean),
+     float(std));
+  } else {
+    NABLA_KERNEL(dev, normal<double>)
+    (g.seed(), g.advance(cpu::philox_blocks_double(even)), t.data<double>(), n, mean, std);
+  }
   count_kernel("normal");
-  return dev.is_cpu() ? t : t.to(dev);
+  return t;
 }
 
 Tensor randint(int64_t lo, int64_t hi, const Shape& s, Generator* gen) {

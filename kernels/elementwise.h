@@ -67,3 +67,20 @@ template <typename T>
 void where_backward(const T* cond, const T* dy, T* d1, T* d2, int64_t n);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/elementwise.cu), same contracts and kink rules; every pointer is
+// device memory.
+namespace nabla::cuda {
+template <typename T>
+void unary_forward(UnaryOp op, const T* x, T* y, int64_t n, T a, T b);
+template <typename T>
+void unary_backward(UnaryOp op, const T* x, const T* y, const T* dy, T* dx, int64_t n, T a, T b);
+template <typename T>
+void binary_forward(BinaryOp op, const T* x1, const T* x2, T* y, int64_t n);
+template <typename T>
+void binary_backward(BinaryOp op, const T* x1, const T* x2, const T* dy, T* d1, T* d2, int64_t n);
+template <typename T>
+void where_forward(const T* cond, const T* x1, const T* x2, T* y, int64_t n);
+template <typename T>
+void where_backward(const T* cond, const T* dy, T* d1, T* d2, int64_t n);
+}  // namespace nabla::cuda

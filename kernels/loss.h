@@ -93,3 +93,37 @@ void l1_loss_backward(const T* x, const T* t, const T* dy, int64_t dy_stride, T*
                       int64_t n);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/loss.cu), same contracts; every pointer is device memory. The
+// class-index forwards copy the first invalid position back to the host, so they synchronize
+// the current stream once per call.
+namespace nabla::cuda {
+template <typename T>
+int64_t cross_entropy_forward(const T* x, const int64_t* target, const T* weight, T* loss, T* wt,
+                              double* lse, int64_t N, int64_t C, int64_t S, int64_t ignore_index);
+template <typename T>
+void cross_entropy_backward(const T* x, const int64_t* target, const T* weight, const double* lse,
+                            const T* dy, int64_t dy_stride, T* dx, int64_t N, int64_t C, int64_t S,
+                            int64_t ignore_index);
+template <typename T>
+int64_t nll_loss_forward(const T* x, const int64_t* target, const T* weight, T* loss, T* wt,
+                         int64_t N, int64_t C, int64_t S, int64_t ignore_index);
+template <typename T>
+void nll_loss_backward(const int64_t* target, const T* weight, const T* dy, int64_t dy_stride,
+                       T* dx, int64_t N, int64_t C, int64_t S, int64_t ignore_index);
+template <typename T>
+void bce_with_logits_forward(const T* x, const T* t, const T* pos_weight, T* loss, int64_t n);
+template <typename T>
+void bce_with_logits_backward(const T* x, const T* t, const T* pos_weight, const T* dy,
+                              int64_t dy_stride, T* dx, T* dt, T* dpos_weight, int64_t n);
+template <typename T>
+void mse_loss_forward(const T* x, const T* t, T* loss, int64_t n);
+template <typename T>
+void mse_loss_backward(const T* x, const T* t, const T* dy, int64_t dy_stride, T* dx, T* dt,
+                       int64_t n);
+template <typename T>
+void l1_loss_forward(const T* x, const T* t, T* loss, int64_t n);
+template <typename T>
+void l1_loss_backward(const T* x, const T* t, const T* dy, int64_t dy_stride, T* dx, T* dt,
+                      int64_t n);
+}  // namespace nabla::cuda

@@ -37,6 +37,8 @@
 //     d = sqrt(v) / T(sqrt(1 - beta2^t)) + T(eps)
 //     p = p + (T(-lr / (1 - beta1^t)) * m) / d                       (addcdiv_)
 //   beta^t is std::pow(beta, double(t)), as Python's beta ** t.
+//   T(1 - lr*wd) is one fma in double, std::fma(-lr, wd, 1): the CPU build (GCC, -march=native,
+//   gnu++20) contracts the expression so, and the CUDA twin writes that fma out.
 //
 // Elements are independent, so the result does not depend on the number of threads.
 #pragma once
@@ -73,4 +75,14 @@ template <typename T>
 void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStepArgs& a);
 
 }  // namespace cpu
+
+// CUDA twins (kernels/cuda/optim.cu), same contracts and the same recipe, so a step gives the
+// CPU's bits; every pointer is device memory.
+namespace cuda {
+template <typename T>
+void sgd_step(T* p, const T* g, T* buf, int64_t n, const SgdStepArgs& a);
+template <typename T>
+void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStepArgs& a);
+}  // namespace cuda
+
 }  // namespace nabla

@@ -37,3 +37,22 @@ void max_dim_backward(const T* dy, const int64_t* idx, T* dx, int64_t outer, int
                       int64_t inner);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/reduce.cu), same contracts; every pointer is device memory. Sums
+// accumulate in double too, in a fixed order (no atomics): deterministic, and equal to the
+// CPU's up to the rounding of a differently ordered double sum.
+namespace nabla::cuda {
+template <typename T>
+void sum_dim(const T* x, T* y, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void var_dim(const T* x, T* y, T* mean, int64_t outer, int64_t D, int64_t inner,
+             int64_t correction);
+template <typename T>
+void var_dim_backward(const T* x, const T* mean, const T* dy, T* dx, int64_t outer, int64_t D,
+                      int64_t inner, int64_t correction);
+template <typename T>
+void max_dim(const T* x, T* y, int64_t* idx, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void max_dim_backward(const T* dy, const int64_t* idx, T* dx, int64_t outer, int64_t D,
+                      int64_t inner);
+}  // namespace nabla::cuda

@@ -58,3 +58,20 @@ template <typename T>
 void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/softmax.cu), same contracts; every pointer is device memory. The
+// dropout mask is the same bits as the CPU's for the same (seed, offset).
+namespace nabla::cuda {
+template <typename T>
+void softmax_forward(const T* x, T* y, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void log_softmax_forward(const T* x, T* y, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void log_softmax_backward(const T* y, const T* dy, T* dx, int64_t outer, int64_t D, int64_t inner);
+template <typename T>
+void dropout_forward(uint64_t seed, uint64_t offset, const T* x, T* mask, T* y, int64_t n, T p);
+template <typename T>
+void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n);
+}  // namespace nabla::cuda

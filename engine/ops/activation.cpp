@@ -2,6 +2,7 @@
 // rules.
 #include <nabla/ops/activation.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/random.h"
@@ -15,7 +16,6 @@ namespace {
 
 Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
-  check_device_supported(name, x);
   NABLA_CHECK(is_floating(x.dtype()), name, ": expects a float32 or float64 tensor, got ", x.str());
   const int64_t dim = wrap_dim(dim_in, x.dim(), name);
   const Axis a = axis_of(x.shape(), dim);
@@ -23,10 +23,13 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
   Tensor y = new_like(xc, xc.shape());
   dispatch_floating(xc, name, [&](auto t) {
     using T = decltype(t);
-    if (log)
-      cpu::log_softmax_forward<T>(xc.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
-    else
-      cpu::softmax_forward<T>(xc.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
+    if (log) {
+      NABLA_KERNEL(xc.device(), log_softmax_forward<T>)
+      (xc.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
+    } else {
+      NABLA_KERNEL(xc.device(), softmax_forward<T>)
+      (xc.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
+    }
   });
   count_kernel(log ? "log_softmax_forward" : "softmax_forward");
   // Both backwards need only the output, so the input is not kept alive.
@@ -36,11 +39,13 @@ Tensor softmax_impl(const Tensor& x, int64_t dim_in, bool log) {
     Tensor dx = new_like(ys, ys.shape());
     dispatch_floating(ys, name, [&](auto t) {
       using T = decltype(t);
-      if (log)
-        cpu::log_softmax_backward<T>(ys.data<T>(), dy.data<T>(), dx.data<T>(), a.outer, a.D,
-                                     a.inner);
-      else
-        cpu::softmax_backward<T>(ys.data<T>(), dy.data<T>(), dx.data<T>(), a.outer, a.D, a.inner);
+      if (log) {
+        NABLA_KERNEL(ys.device(), log_softmax_backward<T>)
+        (ys.data<T>(), dy.data<T>(), dx.data<T>(), a.outer, a.D, a.inner);
+      } else {
+        NABLA_KERNEL(ys.device(), softmax_backward<T>)
+        (ys.data<T>(), dy.data<T>(), dx.data<T>(), a.outer, a.D, a.inner);
+      }
     });
     count_kernel(log ? "log_softmax_backward" : "softmax_backward");
     return std::vector<Tensor>{dx};
@@ -60,7 +65,6 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
 Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
   // Written so that a NaN p fails too.
   NABLA_CHECK(p >= 0 && p <= 1, "dropout: p must be in [0, 1], got ", p, " for ", x.str());
-  check_device_supported("dropout", x);
   NABLA_CHECK(is_floating(x.dtype()), "dropout: expects a float32 or float64 tensor, got ",
               x.str());
   if (!training || p == 0) return x;
@@ -76,7 +80,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     const uint64_t blocks =
         sizeof(T) == 4 ? cpu::philox_blocks_float(n) : cpu::philox_blocks_double(n);
     const uint64_t offset = g.advance(blocks);
-    cpu::dropout_forward<T>(g.seed(), offset, xc.data<T>(), mask.data<T>(), y.data<T>(), n, T(p));
+    NABLA_KERNEL(xc.device(), dropout_forward<T>)
+    (g.seed(), offset, xc.data<T>(), mask.data<T>(), y.data<T>(), n, T(p));
   });
   count_kernel("dropout_forward");
   record("dropout", {x}, y, [mask](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -84,7 +89,8 @@ Tensor dropout(const Tensor& x, double p, bool training, Generator* gen) {
     Tensor dx = new_like(mask, mask.shape());
     dispatch_floating(mask, "dropout", [&](auto t) {
       using T = decltype(t);
-      cpu::dropout_backward<T>(mask.data<T>(), dy.data<T>(), dx.data<T>(), dx.numel());
+      NABLA_KERNEL(mask.device(), dropout_backward<T>)
+      (mask.data<T>(), dy.data<T>(), dx.data<T>(), dx.numel());
     });
     count_kernel("dropout_backward");
     return std::vector<Tensor>{dx};

@@ -1,6 +1,7 @@
 // Elementwise ops: broadcasting, dispatch to kernels/elementwise.h, backward rules.
 #include <nabla/ops/elementwise.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/reduce.h>
 
@@ -22,12 +23,12 @@ Tensor broadcast_to(const Tensor& t, const Shape& shape) {
 
 Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0) {
   const char* name = unary_op_name(op);
-  check_device_supported(name, x);
   Tensor xc = x.contiguous();
   Tensor y = new_like(xc, xc.shape());
   dispatch_floating(xc, name, [&](auto t) {
     using T = decltype(t);
-    cpu::unary_forward<T>(op, xc.data<T>(), y.data<T>(), xc.numel(), T(a), T(b));
+    NABLA_KERNEL(xc.device(), unary_forward<T>)
+    (op, xc.data<T>(), y.data<T>(), xc.numel(), T(a), T(b));
   });
   count_kernel(name);
   Tensor xs = xc.detach(), ys = y.detach();
@@ -37,8 +38,8 @@ Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0) {
            Tensor dx = new_like(xs, xs.shape());
            dispatch_floating(xs, name, [&](auto t) {
              using T = decltype(t);
-             cpu::unary_backward<T>(op, xs.data<T>(), ys.data<T>(), dy.data<T>(), dx.data<T>(),
-                                    xs.numel(), T(a), T(b));
+             NABLA_KERNEL(xs.device(), unary_backward<T>)
+             (op, xs.data<T>(), ys.data<T>(), dy.data<T>(), dx.data<T>(), xs.numel(), T(a), T(b));
            });
            count_kernel((std::string(name) + "_backward").c_str());
            return std::vector<Tensor>{dx};
@@ -49,13 +50,13 @@ Tensor unary(UnaryOp op, const Tensor& x, double a = 0, double b = 0) {
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = binary_op_name(op);
   check_same(name, {&a, &b});
-  check_device_supported(name, a);
   Shape out = broadcast_shapes(a.shape(), b.shape(), name);
   Tensor ac = broadcast_to(a, out), bc = broadcast_to(b, out);
   Tensor y = new_like(ac, out);
   dispatch_floating(ac, name, [&](auto t) {
     using T = decltype(t);
-    cpu::binary_forward<T>(op, ac.data<T>(), bc.data<T>(), y.data<T>(), y.numel());
+    NABLA_KERNEL(ac.device(), binary_forward<T>)
+    (op, ac.data<T>(), bc.data<T>(), y.data<T>(), y.numel());
   });
   count_kernel(name);
   Shape sa = a.shape(), sb = b.shape();
@@ -66,8 +67,9 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
            Tensor db = needs[1] ? new_like(bc, bc.shape()) : Tensor();
            dispatch_floating(ac, name, [&](auto t) {
              using T = decltype(t);
-             cpu::binary_backward<T>(op, ac.data<T>(), bc.data<T>(), dy.data<T>(),
-                                     ptr_or_null<T>(da), ptr_or_null<T>(db), dy.numel());
+             NABLA_KERNEL(ac.device(), binary_backward<T>)
+             (op, ac.data<T>(), bc.data<T>(), dy.data<T>(), ptr_or_null<T>(da), ptr_or_null<T>(db),
+              dy.numel());
            });
            count_kernel((std::string(name) + "_backward").c_str());
            return std::vector<Tensor>{da.defined() ? sum_to(da, sa) : Tensor(),
@@ -102,14 +104,14 @@ Tensor maximum(const Tensor& a, const Tensor& b) {
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same("where", {&cond, &a, &b});
-  check_device_supported("where", a);
   Shape out =
       broadcast_shapes(broadcast_shapes(cond.shape(), a.shape(), "where"), b.shape(), "where");
   Tensor cc = broadcast_to(cond, out), ac = broadcast_to(a, out), bc = broadcast_to(b, out);
   Tensor y = new_like(ac, out);
   dispatch_floating(ac, "where", [&](auto t) {
     using T = decltype(t);
-    cpu::where_forward<T>(cc.data<T>(), ac.data<T>(), bc.data<T>(), y.data<T>(), y.numel());
+    NABLA_KERNEL(ac.device(), where_forward<T>)
+    (cc.data<T>(), ac.data<T>(), bc.data<T>(), y.data<T>(), y.numel());
   });
   count_kernel("where");
   Shape sa = a.shape(), sb = b.shape();
@@ -120,8 +122,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
            Tensor db = needs[1] ? new_like(dy, dy.shape()) : Tensor();
            dispatch_floating(dy, "where", [&](auto t) {
              using T = decltype(t);
-             cpu::where_backward<T>(cc.data<T>(), dy.data<T>(), ptr_or_null<T>(da),
-                                    ptr_or_null<T>(db), dy.numel());
+             NABLA_KERNEL(dy.device(), where_backward<T>)
+             (cc.data<T>(), dy.data<T>(), ptr_or_null<T>(da), ptr_or_null<T>(db), dy.numel());
            });
            count_kernel("where_backward");
            return std::vector<Tensor>{da.defined() ? sum_to(da, sa) : Tensor(),

@@ -6,6 +6,7 @@
 // upstream value the kernel reads, so no broadcast of the scalar gradient is materialised.
 #include <nabla/ops/loss.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/elementwise.h>
 #include <nabla/ops/reduce.h>
@@ -32,11 +33,6 @@ namespace {
 
 void check_floating(const char* op, const char* what, const Tensor& t) {
   NABLA_CHECK(is_floating(t.dtype()), op, ": ", what, " must be float32 or float64, got ", t.str());
-}
-
-void check_cpu(const char* op, std::initializer_list<const Tensor*> ts) {
-  for (const Tensor* t : ts)
-    if (t->defined()) check_device_supported(op, *t);
 }
 
 // The op's output from unreduced losses (no history): the losses themselves, their sum, or
@@ -88,7 +84,6 @@ std::string index_str(int64_t p, const Shape& s) {
 Tensor class_index_loss(const char* op, bool ce, const Tensor& x, const Tensor& target,
                         const Tensor& weight, Reduction reduction, int64_t ignore_index) {
   const char* xname = ce ? "logits" : "log_probs";
-  check_cpu(op, {&x, &target, &weight});
   check_floating(op, xname, x);
   NABLA_CHECK(x.dim() >= 2, op, ": ", xname, " must be [N, C] or [N, C, d1, ...], got ", x.str());
   NABLA_CHECK(target.dtype() == DType::Int64, op, ": target must hold int64 class indices, got ",
@@ -120,12 +115,14 @@ Tensor class_index_loss(const char* op, bool ce, const Tensor& x, const Tensor& 
     using T = decltype(t);
     const T* w = ptr_or_null<T>(ws);
     T* wtp = ptr_or_null<T>(wt);
-    if (ce)
-      bad = cpu::cross_entropy_forward<T>(xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp,
-                                          ptr_or_null<double>(lse), N, C, S, ignore_index);
-    else
-      bad = cpu::nll_loss_forward<T>(xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp, N, C,
-                                     S, ignore_index);
+    if (ce) {
+      bad = NABLA_KERNEL(xs.device(), cross_entropy_forward<T>)(
+          xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp, ptr_or_null<double>(lse), N, C,
+          S, ignore_index);
+    } else {
+      bad = NABLA_KERNEL(xs.device(), nll_loss_forward<T>)(
+          xs.data<T>(), ts.data<int64_t>(), w, loss.data<T>(), wtp, N, C, S, ignore_index);
+    }
   });
   count_kernel(ce ? "cross_entropy_forward" : "nll_loss_forward");
   if (bad >= 0) {
@@ -153,13 +150,15 @@ Tensor class_index_loss(const char* op, bool ce, const Tensor& x, const Tensor& 
            dispatch_floating(dx, op, [&](auto t) {
              using T = decltype(t);
              const T* w = ptr_or_null<T>(ws);
-             if (ce)
-               cpu::cross_entropy_backward<T>(saved_x.data<T>(), ts.data<int64_t>(), w,
-                                              lse.data<double>(), up.dy.data<T>(), up.stride,
-                                              dx.data<T>(), N, C, S, ignore_index);
-             else
-               cpu::nll_loss_backward<T>(ts.data<int64_t>(), w, up.dy.data<T>(), up.stride,
-                                         dx.data<T>(), N, C, S, ignore_index);
+             if (ce) {
+               NABLA_KERNEL(dx.device(), cross_entropy_backward<T>)
+               (saved_x.data<T>(), ts.data<int64_t>(), w, lse.data<double>(), up.dy.data<T>(),
+                up.stride, dx.data<T>(), N, C, S, ignore_index);
+             } else {
+               NABLA_KERNEL(dx.device(), nll_loss_backward<T>)
+               (ts.data<int64_t>(), w, up.dy.data<T>(), up.stride, dx.data<T>(), N, C, S,
+                ignore_index);
+             }
            });
            count_kernel(ce ? "cross_entropy_backward" : "nll_loss_backward");
            return std::vector<Tensor>{dx};
@@ -173,7 +172,6 @@ enum class Pointwise { BceWithLogits, Mse, L1 };
 Tensor pointwise_loss(const char* op, Pointwise kind, const Tensor& x, const Tensor& target,
                       const Tensor& pos_weight, Reduction reduction) {
   const char* xname = kind == Pointwise::BceWithLogits ? "logits" : "input";
-  check_cpu(op, {&x, &target, &pos_weight});
   check_floating(op, xname, x);
   check_same(op, {&x, &target, &pos_weight});
   NABLA_CHECK(x.shape() == target.shape(), op, ": ", xname, " ", shape_str(x.shape()),
@@ -193,14 +191,16 @@ Tensor pointwise_loss(const char* op, Pointwise kind, const Tensor& x, const Ten
     using T = decltype(t);
     switch (kind) {
       case Pointwise::BceWithLogits:
-        cpu::bce_with_logits_forward<T>(xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws),
-                                        loss.data<T>(), n);
+        NABLA_KERNEL(xs.device(), bce_with_logits_forward<T>)
+        (xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws), loss.data<T>(), n);
         break;
       case Pointwise::Mse:
-        cpu::mse_loss_forward<T>(xs.data<T>(), ts.data<T>(), loss.data<T>(), n);
+        NABLA_KERNEL(xs.device(), mse_loss_forward<T>)
+        (xs.data<T>(), ts.data<T>(), loss.data<T>(), n);
         break;
       case Pointwise::L1:
-        cpu::l1_loss_forward<T>(xs.data<T>(), ts.data<T>(), loss.data<T>(), n);
+        NABLA_KERNEL(xs.device(), l1_loss_forward<T>)
+        (xs.data<T>(), ts.data<T>(), loss.data<T>(), n);
         break;
     }
   });
@@ -224,17 +224,17 @@ Tensor pointwise_loss(const char* op, Pointwise kind, const Tensor& x, const Ten
              T* pdt = ptr_or_null<T>(dt);
              switch (kind) {
                case Pointwise::BceWithLogits:
-                 cpu::bce_with_logits_backward<T>(xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws),
-                                                  up.dy.data<T>(), up.stride, pdx, pdt,
-                                                  ptr_or_null<T>(dpw), n);
+                 NABLA_KERNEL(xs.device(), bce_with_logits_backward<T>)
+                 (xs.data<T>(), ts.data<T>(), ptr_or_null<T>(pws), up.dy.data<T>(), up.stride, pdx,
+                  pdt, ptr_or_null<T>(dpw), n);
                  break;
                case Pointwise::Mse:
-                 cpu::mse_loss_backward<T>(xs.data<T>(), ts.data<T>(), up.dy.data<T>(), up.stride,
-                                           pdx, pdt, n);
+                 NABLA_KERNEL(xs.device(), mse_loss_backward<T>)
+                 (xs.data<T>(), ts.data<T>(), up.dy.data<T>(), up.stride, pdx, pdt, n);
                  break;
                case Pointwise::L1:
-                 cpu::l1_loss_backward<T>(xs.data<T>(), ts.data<T>(), up.dy.data<T>(), up.stride,
-                                          pdx, pdt, n);
+                 NABLA_KERNEL(xs.device(), l1_loss_backward<T>)
+                 (xs.data<T>(), ts.data<T>(), up.dy.data<T>(), up.stride, pdx, pdt, n);
                  break;
              }
            });

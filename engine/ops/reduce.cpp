@@ -3,6 +3,7 @@
 
 #include <algorithm>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/elementwise.h>
 
@@ -47,7 +48,7 @@ Tensor sum_one_dim(const Tensor& x, int64_t dim) {
   Tensor y = new_like(x, s);
   dispatch_floating(x, "sum", [&](auto t) {
     using T = decltype(t);
-    cpu::sum_dim<T>(x.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
+    NABLA_KERNEL(x.device(), sum_dim<T>)(x.data<T>(), y.data<T>(), a.outer, a.D, a.inner);
   });
   count_kernel("sum");
   return y;
@@ -56,7 +57,6 @@ Tensor sum_one_dim(const Tensor& x, int64_t dim) {
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims_in, bool keepdim) {
-  check_device_supported("sum", x);
   std::vector<int64_t> dims = normalize_dims(dims_in, x.dim(), "sum", x);
   Tensor y = x.contiguous().detach();
   for (int64_t d : dims) y = sum_one_dim(y, d);
@@ -91,7 +91,6 @@ Tensor mean(const Tensor& x) {
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correction, bool keepdim) {
-  check_device_supported("var", x);
   std::vector<int64_t> dims = normalize_dims(dims_in, x.dim(), "var", x);
   NABLA_CHECK(!dims.empty(), "var: no dims given for ", x.str());
   // Bring the reduced dims to the end so they form one contiguous axis D.
@@ -112,7 +111,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
   Tensor xs = xp.detach();
   dispatch_floating(xs, "var", [&](auto t) {
     using T = decltype(t);
-    cpu::var_dim<T>(xs.data<T>(), y.data<T>(), m.data<T>(), outer, D, 1, correction);
+    NABLA_KERNEL(xs.device(), var_dim<T>)
+    (xs.data<T>(), y.data<T>(), m.data<T>(), outer, D, 1, correction);
   });
   count_kernel("var");
   record("var", {xp}, y,
@@ -121,8 +121,8 @@ Tensor var(const Tensor& x, const std::vector<int64_t>& dims_in, int64_t correct
            Tensor dx = new_like(xs, xs.shape());
            dispatch_floating(xs, "var", [&](auto t) {
              using T = decltype(t);
-             cpu::var_dim_backward<T>(xs.data<T>(), m.data<T>(), dy.data<T>(), dx.data<T>(), outer,
-                                      D, 1, correction);
+             NABLA_KERNEL(xs.device(), var_dim_backward<T>)
+             (xs.data<T>(), m.data<T>(), dy.data<T>(), dx.data<T>(), outer, D, 1, correction);
            });
            count_kernel("var_backward");
            return std::vector<Tensor>{dx};
@@ -138,7 +138,6 @@ Tensor var(const Tensor& x) {
 }
 
 std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
-  check_device_supported("max", x);
   Tensor xc = x.contiguous().detach();
   if (xc.dim() == 0) xc = xc.reshape({1});
   dim = wrap_dim(dim, xc.dim(), "max");
@@ -150,7 +149,8 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
   Tensor idx = empty(keep, DType::Int64, x.device());
   dispatch_floating(xc, "max", [&](auto t) {
     using T = decltype(t);
-    cpu::max_dim<T>(xc.data<T>(), y.data<T>(), idx.data<int64_t>(), a.outer, a.D, a.inner);
+    NABLA_KERNEL(xc.device(), max_dim<T>)
+    (xc.data<T>(), y.data<T>(), idx.data<int64_t>(), a.outer, a.D, a.inner);
   });
   count_kernel("max");
   Shape out = reduced_shape(xc.shape(), {dim}, keepdim);
@@ -162,8 +162,8 @@ std::pair<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim) {
     Tensor dx = new_like(dy, in);
     dispatch_floating(dy, "max", [&](auto t) {
       using T = decltype(t);
-      cpu::max_dim_backward<T>(dy.data<T>(), idx.data<int64_t>(), dx.data<T>(), a.outer, a.D,
-                               a.inner);
+      NABLA_KERNEL(dy.device(), max_dim_backward<T>)
+      (dy.data<T>(), idx.data<int64_t>(), dx.data<T>(), a.outer, a.D, a.inner);
     });
     count_kernel("max_backward");
     return std::vector<Tensor>{dx};

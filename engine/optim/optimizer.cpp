@@ -1,5 +1,7 @@
 // Optimizers: argument checks, lazy state and dispatch to kernels/optim.h. The update itself
 // never touches autograd: it runs under NoGradGuard and writes into the parameters' storage.
+// The state (momentum buffers, exp_avg, exp_avg_sq) lives on the parameter's device, and the
+// step runs there (the CPU kernel or its CUDA twin, which gives the same bits).
 #include <nabla/optim/optimizer.h>
 
 #include <cctype>
@@ -7,6 +9,7 @@
 #include <string>
 
 #include <nabla/autograd.h>
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/optim.h"
@@ -82,7 +85,6 @@ std::vector<Optimizer::Update> Optimizer::collect_updates(const char* op) const 
     const Tensor& p = params_[i];
     Tensor g = p.grad();
     if (!g.defined()) continue;  // as PyTorch skips p.grad is None
-    check_device_supported(op, p);
     NABLA_CHECK(g.shape() == p.shape(), op, ": the gradient of parameter ", i, " has shape ",
                 shape_str(g.shape()), " but the parameter has shape ", shape_str(p.shape()));
     NABLA_CHECK(g.dtype() == p.dtype() && g.device() == p.device(), op,
@@ -140,7 +142,8 @@ void SGD::step() {
     }
     dispatch_floating(p, op, [&](auto t) {
       using T = decltype(t);
-      cpu::sgd_step<T>(p.data<T>(), u.grad.data<T>(), ptr_or_null<T>(buf), p.numel(), a);
+      NABLA_KERNEL(p.device(), sgd_step<T>)
+      (p.data<T>(), u.grad.data<T>(), ptr_or_null<T>(buf), p.numel(), a);
     });
     count_kernel("sgd_step");
   }
@@ -207,8 +210,9 @@ void Adam::step() {
                          decoupled_, step_[i]};
     dispatch_floating(p, op.c_str(), [&](auto t) {
       using T = decltype(t);
-      cpu::adam_step<T>(p.data<T>(), u.grad.data<T>(), exp_avg_[i].data<T>(),
-                        exp_avg_sq_[i].data<T>(), p.numel(), a);
+      NABLA_KERNEL(p.device(), adam_step<T>)
+      (p.data<T>(), u.grad.data<T>(), exp_avg_[i].data<T>(), exp_avg_sq_[i].data<T>(), p.numel(),
+       a);
     });
     count_kernel("adam_step");
   }

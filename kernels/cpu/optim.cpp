@@ -41,7 +41,9 @@ void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStepArgs& a) {
   const T w = T(1 - a.beta1), w_minus_1 = w - T(1);
   const bool small_w = std::abs(w) < T(0.5);  // ATen's lerp picks the better-conditioned form
   const T beta2 = T(a.beta2), one_minus_beta2 = T(1 - a.beta2), eps = T(a.eps);
-  const T wd = T(a.weight_decay), shrink = T(1 - a.lr * a.weight_decay);
+  // 1 - lr*wd as one fma, written out so that it does not depend on -ffp-contract (the CUDA
+  // twin computes the same fma).
+  const T wd = T(a.weight_decay), shrink = T(std::fma(-a.lr, a.weight_decay, 1.0));
   const bool decay = a.weight_decay != 0, decoupled = a.decoupled_weight_decay;
   // One element per iteration, static chunks across threads.
 #pragma omp parallel for schedule(static) if (n > kParallelMin)

@@ -1,4 +1,5 @@
-// CPU Philox draws; see kernels/random.h for the stream layout shared with CUDA.
+// CPU Philox draws; see kernels/random.h for the stream layout shared with CUDA. The transforms
+// of the uniforms are the shared philox_scale and philox_box_muller, so a GPU draws the same bits.
 #include "kernels/random.h"
 
 namespace nabla::cpu {
@@ -13,7 +14,7 @@ void uniform(uint64_t seed, uint64_t offset, T* out, int64_t n, T lo, T hi) {
     T u[kPer];
     philox_uniforms<T>(seed, offset, b, u);
     for (int64_t k = 0; k < kPer && b * kPer + k < n; ++k)
-      out[b * kPer + k] = lo + (hi - lo) * u[k];
+      out[b * kPer + k] = philox_scale(u[k], lo, hi);
   }
 }
 
@@ -30,11 +31,11 @@ void normal(uint64_t seed, uint64_t offset, T* out, int64_t n, T mean, T std) {
     for (int64_t k = 0; k < kPer; k += 2) {
       const int64_t i = b * kPer + k;
       if (i >= n) break;
-      // 1 - U lies in (0, 1], so the log is finite.
-      T r = std::sqrt(T(-2) * std::log(T(1) - u[k]));
-      T theta = T(2 * M_PI) * u[k + 1];
-      out[i] = mean + std * r * std::cos(theta);
-      if (i + 1 < n) out[i + 1] = mean + std * r * std::sin(theta);
+      // The shared portable Box-Muller (kernels/random.h): the GPU computes the same bits.
+      T z0, z1;
+      philox_box_muller(u[k], u[k + 1], mean, std, &z0, &z1);
+      out[i] = z0;
+      if (i + 1 < n) out[i + 1] = z1;
     }
   }
 }
