@@ -79,4 +79,20 @@ void attack_step_l2_project(const T* x0, const double* dsq, double eps, T lo, T 
                             int64_t D);
 
 }  // namespace cpu
+
+// CUDA twins (kernels/cuda/attack.cu), same contracts and the same recipe: the results equal
+// the CPU's bit for bit. Every array is device memory.
+namespace cuda {
+template <typename T>
+void attack_step_linf(const T* x, const T* g, const T* x0, T* y, int64_t n, T alpha, T eps, T lo,
+                      T hi);
+template <typename T>
+void attack_l2_sq_norms(const T* g, double* gsq, int64_t N, int64_t D);
+template <typename T>
+void attack_step_l2_delta(const T* x, const T* g, const T* x0, const double* gsq, double alpha,
+                          T* u, double* dsq, int64_t N, int64_t D);
+template <typename T>
+void attack_step_l2_project(const T* x0, const double* dsq, double eps, T lo, T hi, T* y, int64_t N,
+                            int64_t D);
+}  // namespace cuda
 }  // namespace nabla

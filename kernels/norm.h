@@ -80,4 +80,25 @@ void norm_backward_weight(const NormGroups& s, const double* sum_dy, const doubl
                           T* dweight, T* dbias);
 
 }  // namespace cpu
+
+// CUDA twins (kernels/cuda/norm.cu), same contracts; every array is device memory, NormGroups
+// is host memory. They also require G to be a multiple of C (true of both ops).
+namespace cuda {
+template <typename T>
+void norm_forward_train(const NormGroups& s, const T* x, const T* weight, const T* bias, double eps,
+                        double momentum, T* y, T* mean, T* invstd, T* running_mean, T* running_var);
+template <typename T>
+void norm_forward_eval(const NormGroups& s, const T* x, const T* mean, const T* var,
+                       const T* weight, const T* bias, double eps, T* y, T* invstd);
+template <typename T>
+void norm_backward_reduce(const NormGroups& s, const T* x, const T* mean, const T* invstd,
+                          const T* dy, double* sum_dy, double* sum_dy_xhat);
+template <typename T>
+void norm_backward_input(const NormGroups& s, const T* x, const T* mean, const T* invstd,
+                         const T* weight, const T* dy, const double* sum_dy,
+                         const double* sum_dy_xhat, T* dx);
+template <typename T>
+void norm_backward_weight(const NormGroups& s, const double* sum_dy, const double* sum_dy_xhat,
+                          T* dweight, T* dbias);
+}  // namespace cuda
 }  // namespace nabla

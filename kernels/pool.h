@@ -94,4 +94,33 @@ void upsample_bilinear2d_backward(int64_t N, int64_t C, int64_t H, int64_t W, in
                                   int64_t OW, const T* dy, T* dx);
 
 }  // namespace cpu
+
+// CUDA twins (kernels/cuda/pool.cu), same contracts; every array is device memory, the
+// parameters host memory. The backward kernels gather instead of scattering: no atomics.
+namespace cuda {
+template <typename T>
+void max_pool2d_forward(const Pool2dParams& p, const T* x, T* y, int64_t* argmax);
+template <typename T>
+void max_pool2d_backward(const Pool2dParams& p, const T* dy, const int64_t* argmax, T* dx);
+template <typename T>
+void avg_pool2d_forward(const Pool2dParams& p, const T* x, T* y);
+template <typename T>
+void avg_pool2d_backward(const Pool2dParams& p, const T* dy, T* dx);
+template <typename T>
+void global_avg_pool_forward(int64_t N, int64_t C, int64_t H, int64_t W, const T* x, T* y);
+template <typename T>
+void global_avg_pool_backward(int64_t N, int64_t C, int64_t H, int64_t W, const T* dy, T* dx);
+template <typename T>
+void upsample_nearest2d_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                const T* x, T* y);
+template <typename T>
+void upsample_nearest2d_backward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                 const T* dy, T* dx);
+template <typename T>
+void upsample_bilinear2d_forward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH, int64_t OW,
+                                 const T* x, T* y);
+template <typename T>
+void upsample_bilinear2d_backward(int64_t N, int64_t C, int64_t H, int64_t W, int64_t OH,
+                                  int64_t OW, const T* dy, T* dx);
+}  // namespace cuda
 }  // namespace nabla

@@ -89,3 +89,34 @@ void pad_replicate_backward(const T* dy, T* dx, int64_t P, int64_t H, int64_t W,
                             int64_t bottom, int64_t left, int64_t right);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/shape.cu), same contracts. The element pointers are device memory;
+// the pointer arrays (xs, dxs, ys, dys), lens and the shape/pad arrays are host memory.
+namespace nabla::cuda {
+template <typename T>
+void concat_forward(int64_t n, const T* const* xs, const int64_t* lens, int64_t outer, T* y);
+template <typename T>
+void concat_backward(int64_t n, const T* dy, const int64_t* lens, int64_t outer, T* const* dxs);
+template <typename T>
+void split_forward(int64_t n, const T* x, const int64_t* lens, int64_t outer, T* const* ys);
+template <typename T>
+void split_backward(int64_t n, const T* const* dys, const int64_t* lens, int64_t outer, T* dx);
+template <typename T>
+void pad_constant_forward(int ndim, const int64_t* in_shape, const int64_t* lo, const int64_t* hi,
+                          const T* x, T* y, T value);
+template <typename T>
+void pad_constant_backward(int ndim, const int64_t* in_shape, const int64_t* lo, const int64_t* hi,
+                           const T* dy, T* dx);
+template <typename T>
+void pad_reflect_forward(const T* x, T* y, int64_t P, int64_t H, int64_t W, int64_t top,
+                         int64_t bottom, int64_t left, int64_t right);
+template <typename T>
+void pad_reflect_backward(const T* dy, T* dx, int64_t P, int64_t H, int64_t W, int64_t top,
+                          int64_t bottom, int64_t left, int64_t right);
+template <typename T>
+void pad_replicate_forward(const T* x, T* y, int64_t P, int64_t H, int64_t W, int64_t top,
+                           int64_t bottom, int64_t left, int64_t right);
+template <typename T>
+void pad_replicate_backward(const T* dy, T* dx, int64_t P, int64_t H, int64_t W, int64_t top,
+                            int64_t bottom, int64_t left, int64_t right);
+}  // namespace nabla::cuda

@@ -2,6 +2,7 @@
 // inputs are detached, so the result never has a grad_fn.
 #include <nabla/ops/attack_step.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/attack.h"
@@ -15,7 +16,6 @@ namespace {
 void check_step_args(const char* op, const Tensor& x, const Tensor& g, const Tensor& x0,
                      double alpha, double eps, double lo, double hi) {
   check_same(op, {&x, &g, &x0});
-  check_device_supported(op, x);
   NABLA_CHECK(x.shape() == g.shape() && x.shape() == x0.shape(), op,
               ": x, g and x0 must have the same shape, got x ", x.str(), ", g ", g.str(), ", x0 ",
               x0.str());
@@ -37,8 +37,9 @@ Tensor attack_step_linf(const Tensor& x, const Tensor& g, const Tensor& x0, doub
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
     // The scalars are rounded to T here, once (the recipe in kernels/attack.h).
-    cpu::attack_step_linf<T>(xc.data<T>(), gc.data<T>(), x0c.data<T>(), y.data<T>(), xc.numel(),
-                             T(alpha), T(eps), T(lo), T(hi));
+    const auto step = NABLA_KERNEL(xc.device(), attack_step_linf<T>);
+    step(xc.data<T>(), gc.data<T>(), x0c.data<T>(), y.data<T>(), xc.numel(), T(alpha), T(eps),
+         T(lo), T(hi));
   });
   count_kernel("attack_step_linf");
   return y;
@@ -58,13 +59,15 @@ Tensor attack_step_l2(const Tensor& x, const Tensor& g, const Tensor& x0, double
   Tensor dsq = empty({N}, DType::Float64, xc.device());
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::attack_l2_sq_norms<T>(gc.data<T>(), gsq.data<double>(), N, D);
+    const auto sq_norms = NABLA_KERNEL(xc.device(), attack_l2_sq_norms<T>);
+    sq_norms(gc.data<T>(), gsq.data<double>(), N, D);
     count_kernel("attack_l2_sq_norms");
-    cpu::attack_step_l2_delta<T>(xc.data<T>(), gc.data<T>(), x0c.data<T>(), gsq.data<double>(),
-                                 alpha, y.data<T>(), dsq.data<double>(), N, D);
+    const auto delta = NABLA_KERNEL(xc.device(), attack_step_l2_delta<T>);
+    delta(xc.data<T>(), gc.data<T>(), x0c.data<T>(), gsq.data<double>(), alpha, y.data<T>(),
+          dsq.data<double>(), N, D);
     count_kernel("attack_step_l2_delta");
-    cpu::attack_step_l2_project<T>(x0c.data<T>(), dsq.data<double>(), eps, T(lo), T(hi),
-                                   y.data<T>(), N, D);
+    const auto project = NABLA_KERNEL(xc.device(), attack_step_l2_project<T>);
+    project(x0c.data<T>(), dsq.data<double>(), eps, T(lo), T(hi), y.data<T>(), N, D);
     count_kernel("attack_step_l2_project");
   });
   return y;

@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/norm.h"
@@ -24,7 +25,6 @@ void check_channel_vector(const char* op, const char* what, const Tensor& t, con
 
 void check_common(const char* op, const Tensor& x, const Tensor& weight, const Tensor& bias,
                   double eps) {
-  check_device_supported(op, x);
   check_dim(op, "input", x, 4);
   check_same(op, {&x, &weight, &bias});
   check_channel_vector(op, "weight", weight, x);
@@ -49,13 +49,15 @@ Tensor norm2d(const char* op, const NormGroups& s, const Tensor& x, const Tensor
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
     if (training) {
-      cpu::norm_forward_train<T>(s, xc.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), eps,
-                                 momentum, y.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                 ptr_or_null<T>(running_mean), ptr_or_null<T>(running_var));
+      const auto forward = NABLA_KERNEL(xc.device(), norm_forward_train<T>);
+      forward(s, xc.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc), eps, momentum, y.data<T>(),
+              mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(running_mean),
+              ptr_or_null<T>(running_var));
     } else {
       Tensor vc = running_var.detach().contiguous();
-      cpu::norm_forward_eval<T>(s, xc.data<T>(), mean.data<T>(), vc.data<T>(), ptr_or_null<T>(wc),
-                                ptr_or_null<T>(bc), eps, y.data<T>(), invstd.data<T>());
+      const auto forward = NABLA_KERNEL(xc.device(), norm_forward_eval<T>);
+      forward(s, xc.data<T>(), mean.data<T>(), vc.data<T>(), ptr_or_null<T>(wc), ptr_or_null<T>(bc),
+              eps, y.data<T>(), invstd.data<T>());
     }
   });
   count_kernel((name + (training ? "_forward" : "_forward_eval")).c_str());
@@ -77,21 +79,22 @@ Tensor norm2d(const char* op, const NormGroups& s, const Tensor& x, const Tensor
            dispatch_floating(xc, name.c_str(), [&](auto t) {
              using T = decltype(t);
              if (reduce) {
-               cpu::norm_backward_reduce<T>(s, xc.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                            dy.data<T>(), sdy.data<double>(),
-                                            ptr_or_null<double>(sdyx));
+               const auto backward_reduce = NABLA_KERNEL(xc.device(), norm_backward_reduce<T>);
+               backward_reduce(s, xc.data<T>(), mean.data<T>(), invstd.data<T>(), dy.data<T>(),
+                               sdy.data<double>(), ptr_or_null<double>(sdyx));
                count_kernel((name + "_backward_reduce").c_str());
              }
              if (need_x) {
-               cpu::norm_backward_input<T>(s, xc.data<T>(), mean.data<T>(), invstd.data<T>(),
-                                           ptr_or_null<T>(wc), dy.data<T>(),
-                                           training ? sdy.data<double>() : nullptr,
-                                           training ? sdyx.data<double>() : nullptr, dx.data<T>());
+               const auto backward_input = NABLA_KERNEL(xc.device(), norm_backward_input<T>);
+               backward_input(s, xc.data<T>(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(wc),
+                              dy.data<T>(), training ? sdy.data<double>() : nullptr,
+                              training ? sdyx.data<double>() : nullptr, dx.data<T>());
                count_kernel((name + "_backward_input").c_str());
              }
              if (need_w || need_b) {
-               cpu::norm_backward_weight<T>(s, sdy.data<double>(), ptr_or_null<double>(sdyx),
-                                            ptr_or_null<T>(dw), ptr_or_null<T>(db));
+               const auto backward_weight = NABLA_KERNEL(xc.device(), norm_backward_weight<T>);
+               backward_weight(s, sdy.data<double>(), ptr_or_null<double>(sdyx), ptr_or_null<T>(dw),
+                               ptr_or_null<T>(db));
                count_kernel((name + "_backward_weight").c_str());
              }
            });

@@ -1,6 +1,7 @@
 // Pooling and upsampling ops: checks, dispatch to kernels/pool.h, backward rules.
 #include <nabla/ops/pool.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/pool.h"
@@ -36,14 +37,14 @@ void check_upsample(const char* op, const Tensor& x, int64_t oh, int64_t ow) {
 
 Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const char* op = "max_pool2d";
-  check_device_supported(op, x);
   Pool2dParams p = pool_params(op, x, kernel, stride, padding);
   Tensor xc = x.contiguous();
   Tensor y = new_like(xc, {p.N, p.C, p.P, p.Q});
   Tensor idx = empty({p.N, p.C, p.P, p.Q}, DType::Int64, x.device());
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::max_pool2d_forward<T>(p, xc.data<T>(), y.data<T>(), idx.data<int64_t>());
+    const auto forward = NABLA_KERNEL(xc.device(), max_pool2d_forward<T>);
+    forward(p, xc.data<T>(), y.data<T>(), idx.data<int64_t>());
   });
   count_kernel("max_pool2d_forward");
   record(op, {x}, y, [p, idx](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -51,7 +52,8 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     Tensor dx = new_like(dy, {p.N, p.C, p.H, p.W});
     dispatch_floating(dy, "max_pool2d", [&](auto t) {
       using T = decltype(t);
-      cpu::max_pool2d_backward<T>(p, dy.data<T>(), idx.data<int64_t>(), dx.data<T>());
+      const auto backward = NABLA_KERNEL(dy.device(), max_pool2d_backward<T>);
+      backward(p, dy.data<T>(), idx.data<int64_t>(), dx.data<T>());
     });
     count_kernel("max_pool2d_backward");
     return std::vector<Tensor>{dx};
@@ -61,13 +63,13 @@ Tensor max_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t padding) {
   const char* op = "avg_pool2d";
-  check_device_supported(op, x);
   Pool2dParams p = pool_params(op, x, kernel, stride, padding);
   Tensor xc = x.contiguous();
   Tensor y = new_like(xc, {p.N, p.C, p.P, p.Q});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::avg_pool2d_forward<T>(p, xc.data<T>(), y.data<T>());
+    const auto forward = NABLA_KERNEL(xc.device(), avg_pool2d_forward<T>);
+    forward(p, xc.data<T>(), y.data<T>());
   });
   count_kernel("avg_pool2d_forward");
   record(op, {x}, y, [p](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -75,7 +77,8 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
     Tensor dx = new_like(dy, {p.N, p.C, p.H, p.W});
     dispatch_floating(dy, "avg_pool2d", [&](auto t) {
       using T = decltype(t);
-      cpu::avg_pool2d_backward<T>(p, dy.data<T>(), dx.data<T>());
+      const auto backward = NABLA_KERNEL(dy.device(), avg_pool2d_backward<T>);
+      backward(p, dy.data<T>(), dx.data<T>());
     });
     count_kernel("avg_pool2d_backward");
     return std::vector<Tensor>{dx};
@@ -85,7 +88,6 @@ Tensor avg_pool2d(const Tensor& x, int64_t kernel, int64_t stride, int64_t paddi
 
 Tensor global_avg_pool2d(const Tensor& x) {
   const char* op = "global_avg_pool2d";
-  check_device_supported(op, x);
   NABLA_CHECK(x.dim() == 4 && x.size(2) >= 1 && x.size(3) >= 1, op,
               ": input must be 4-D NCHW with non-empty planes, got ", x.str());
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
@@ -93,7 +95,8 @@ Tensor global_avg_pool2d(const Tensor& x) {
   Tensor y = new_like(xc, {N, C});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::global_avg_pool_forward<T>(N, C, H, W, xc.data<T>(), y.data<T>());
+    const auto forward = NABLA_KERNEL(xc.device(), global_avg_pool_forward<T>);
+    forward(N, C, H, W, xc.data<T>(), y.data<T>());
   });
   count_kernel("global_avg_pool_forward");
   record(op, {x}, y, [N, C, H, W](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -101,7 +104,8 @@ Tensor global_avg_pool2d(const Tensor& x) {
     Tensor dx = new_like(dy, {N, C, H, W});
     dispatch_floating(dy, "global_avg_pool2d", [&](auto t) {
       using T = decltype(t);
-      cpu::global_avg_pool_backward<T>(N, C, H, W, dy.data<T>(), dx.data<T>());
+      const auto backward = NABLA_KERNEL(dy.device(), global_avg_pool_backward<T>);
+      backward(N, C, H, W, dy.data<T>(), dx.data<T>());
     });
     count_kernel("global_avg_pool_backward");
     return std::vector<Tensor>{dx};
@@ -113,17 +117,15 @@ namespace {
 template <bool kBilinear>
 Tensor upsample_impl(const Tensor& x, int64_t OH, int64_t OW) {
   const char* op = kBilinear ? "upsample_bilinear2d" : "upsample_nearest2d";
-  check_device_supported(op, x);
   check_upsample(op, x, OH, OW);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = new_like(xc, {N, C, OH, OW});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    if constexpr (kBilinear)
-      cpu::upsample_bilinear2d_forward<T>(N, C, H, W, OH, OW, xc.data<T>(), y.data<T>());
-    else
-      cpu::upsample_nearest2d_forward<T>(N, C, H, W, OH, OW, xc.data<T>(), y.data<T>());
+    const auto forward = kBilinear ? NABLA_KERNEL(xc.device(), upsample_bilinear2d_forward<T>)
+                                   : NABLA_KERNEL(xc.device(), upsample_nearest2d_forward<T>);
+    forward(N, C, H, W, OH, OW, xc.data<T>(), y.data<T>());
   });
   count_kernel(kBilinear ? "upsample_bilinear2d_forward" : "upsample_nearest2d_forward");
   record(op, {x}, y, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -131,10 +133,9 @@ Tensor upsample_impl(const Tensor& x, int64_t OH, int64_t OW) {
     Tensor dx = new_like(dy, {N, C, H, W});
     dispatch_floating(dy, op, [&](auto t) {
       using T = decltype(t);
-      if constexpr (kBilinear)
-        cpu::upsample_bilinear2d_backward<T>(N, C, H, W, OH, OW, dy.data<T>(), dx.data<T>());
-      else
-        cpu::upsample_nearest2d_backward<T>(N, C, H, W, OH, OW, dy.data<T>(), dx.data<T>());
+      const auto backward = kBilinear ? NABLA_KERNEL(dy.device(), upsample_bilinear2d_backward<T>)
+                                      : NABLA_KERNEL(dy.device(), upsample_nearest2d_backward<T>);
+      backward(N, C, H, W, OH, OW, dy.data<T>(), dx.data<T>());
     });
     count_kernel(kBilinear ? "upsample_bilinear2d_backward" : "upsample_nearest2d_backward");
     return std::vector<Tensor>{dx};

@@ -5,6 +5,7 @@
 #include <sstream>
 #include <string>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 
 #include "kernels/copy.h"
@@ -50,7 +51,6 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
   for (const Tensor& x : xs) {
     NABLA_CHECK(x.dtype() == x0.dtype() && x.device() == x0.device(),
                 "concat: dtype or device mismatch between ", list_str(xs));
-    check_device_supported("concat", x);
   }
   NABLA_CHECK(x0.dim() >= 1, "concat: cannot concatenate 0-dim tensors (", list_str(xs), ")");
   dim = wrap_dim(dim, x0.dim(), "concat");
@@ -78,7 +78,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
     using T = decltype(t);
     std::vector<const T*> ptrs;
     for (const Tensor& x : xc) ptrs.push_back(x.data<T>());
-    cpu::concat_forward<T>(n, ptrs.data(), lens.data(), ar.outer, y.data<T>());
+    const auto forward = NABLA_KERNEL(x0.device(), concat_forward<T>);
+    forward(n, ptrs.data(), lens.data(), ar.outer, y.data<T>());
   });
   count_kernel("concat_forward");
   const int64_t outer = ar.outer;
@@ -92,7 +93,8 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
       using T = decltype(t);
       std::vector<T*> ptrs;
       for (const Tensor& dx : dxs) ptrs.push_back(ptr_or_null<T>(dx));
-      cpu::concat_backward<T>(n, dy.data<T>(), lens.data(), outer, ptrs.data());
+      const auto backward = NABLA_KERNEL(dy.device(), concat_backward<T>);
+      backward(n, dy.data<T>(), lens.data(), outer, ptrs.data());
     });
     count_kernel("concat_backward");
     return dxs;
@@ -105,7 +107,6 @@ Tensor concat(const std::vector<Tensor>& xs, int64_t dim) {
 std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, int64_t dim) {
   NABLA_CHECK(x.defined(), "split: undefined tensor");
   NABLA_CHECK(x.dim() >= 1, "split: cannot split the 0-dim tensor ", x.str());
-  check_device_supported("split", x);
   dim = wrap_dim(dim, x.dim(), "split");
   NABLA_CHECK(!sizes.empty(), "split: no sizes given for ", x.str());
   int64_t total = 0;
@@ -132,7 +133,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
     using T = decltype(t);
     std::vector<T*> ptrs;
     for (const Tensor& y : ys) ptrs.push_back(y.data<T>());
-    cpu::split_forward<T>(n, xc.data<T>(), lens.data(), ar.outer, ptrs.data());
+    const auto forward = NABLA_KERNEL(xc.device(), split_forward<T>);
+    forward(n, xc.data<T>(), lens.data(), ar.outer, ptrs.data());
   });
   count_kernel("split_forward");
   std::vector<Tensor*> outs;
@@ -154,7 +156,8 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& sizes, in
       // Empty pieces (len 0) are never read.
       std::vector<const T*> ptrs;
       for (const Tensor& dy : dys) ptrs.push_back(dy.data<T>());
-      cpu::split_backward<T>(n, ptrs.data(), lens.data(), outer, dx.data<T>());
+      const auto backward = NABLA_KERNEL(dx.device(), split_backward<T>);
+      backward(n, ptrs.data(), lens.data(), outer, dx.data<T>());
     });
     count_kernel("split_backward");
     return std::vector<Tensor>{dx};
@@ -182,7 +185,6 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   NABLA_CHECK(pads.size() % 2 == 0 && k <= nd, "pad: pads ", shape_str(pads),
               " must be (left, right) pairs for at most ", nd, " dims of ", x.str());
   NABLA_CHECK(nd <= kMaxDims, "pad: at most ", kMaxDims, " dims, got ", x.str());
-  check_device_supported("pad", x);
   // lo/hi per dim, the pairs counted from the last dim backwards.
   Shape lo(size_t(nd), 0), hi(size_t(nd), 0), out = x.shape();
   for (int64_t j = 0; j < k; ++j) {
@@ -200,8 +202,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   if (mode == PadMode::Constant) {
     dispatch_floating(xc, "pad", [&](auto t) {
       using T = decltype(t);
-      cpu::pad_constant_forward<T>(int(nd), in.data(), lo.data(), hi.data(), xc.data<T>(),
-                                   y.data<T>(), T(value));
+      const auto forward = NABLA_KERNEL(xc.device(), pad_constant_forward<T>);
+      forward(int(nd), in.data(), lo.data(), hi.data(), xc.data<T>(), y.data<T>(), T(value));
     });
     count_kernel("pad_constant_forward");
     record("pad", {x}, y, [in, lo, hi](const std::vector<Tensor>& g, const std::vector<bool>&) {
@@ -209,8 +211,8 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
       Tensor dx = new_like(dy, in);
       dispatch_floating(dy, "pad", [&](auto t) {
         using T = decltype(t);
-        cpu::pad_constant_backward<T>(int(in.size()), in.data(), lo.data(), hi.data(), dy.data<T>(),
-                                      dx.data<T>());
+        const auto backward = NABLA_KERNEL(dy.device(), pad_constant_backward<T>);
+        backward(int(in.size()), in.data(), lo.data(), hi.data(), dy.data<T>(), dx.data<T>());
       });
       count_kernel("pad_constant_backward");
       return std::vector<Tensor>{dx};
@@ -242,10 +244,9 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
   const bool reflect = mode == PadMode::Reflect;
   dispatch_floating(xc, "pad", [&](auto t) {
     using T = decltype(t);
-    if (reflect)
-      cpu::pad_reflect_forward<T>(xc.data<T>(), y.data<T>(), P, H, W, top, bottom, left, right);
-    else
-      cpu::pad_replicate_forward<T>(xc.data<T>(), y.data<T>(), P, H, W, top, bottom, left, right);
+    const auto forward = reflect ? NABLA_KERNEL(xc.device(), pad_reflect_forward<T>)
+                                 : NABLA_KERNEL(xc.device(), pad_replicate_forward<T>);
+    forward(xc.data<T>(), y.data<T>(), P, H, W, top, bottom, left, right);
   });
   count_kernel(reflect ? "pad_reflect_forward" : "pad_replicate_forward");
   auto rule = [in, reflect, P, H, W, top, bottom, left, right](const std::vector<Tensor>& g,
@@ -254,11 +255,9 @@ Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, PadMode mode, doub
     Tensor dx = new_like(dy, in);
     dispatch_floating(dy, "pad", [&](auto t) {
       using T = decltype(t);
-      if (reflect)
-        cpu::pad_reflect_backward<T>(dy.data<T>(), dx.data<T>(), P, H, W, top, bottom, left, right);
-      else
-        cpu::pad_replicate_backward<T>(dy.data<T>(), dx.data<T>(), P, H, W, top, bottom, left,
-                                       right);
+      const auto backward = reflect ? NABLA_KERNEL(dy.device(), pad_reflect_backward<T>)
+                                    : NABLA_KERNEL(dy.device(), pad_replicate_backward<T>);
+      backward(dy.data<T>(), dx.data<T>(), P, H, W, top, bottom, left, right);
     });
     count_kernel(reflect ? "pad_reflect_backward" : "pad_replicate_backward");
     return std::vector<Tensor>{dx};
