@@ -10,6 +10,7 @@
 // with x and dy exchanged (see engine/ops/conv.cpp). Every computation is written once.
 //
 // CPU path: im2col (or col2im) per sample and group, then GEMM (kernels/gemm.h).
+// CUDA path: implicit GEMM, the im2col gather done while loading shared-memory tiles.
 #pragma once
 
 #include <cstdint>
@@ -49,4 +50,17 @@ template <typename T>
 void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw, T* db);
 
 }  // namespace cpu
+
+// CUDA twins (kernels/cuda/conv.cu), same contracts; every pointer is device memory of the
+// current device, and the work is queued on the current stream. backward_weight uses atomics
+// across reduction splits unless nabla::deterministic() is on (then a fixed-order reduction).
+namespace cuda {
+template <typename T>
+void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias, T* y);
+template <typename T>
+void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx);
+template <typename T>
+void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* dw, T* db);
+}  // namespace cuda
+
 }  // namespace nabla

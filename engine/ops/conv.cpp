@@ -1,6 +1,8 @@
-// conv2d and conv_transpose2d: argument checks, dispatch to kernels/conv.h, backward rules.
+// conv2d and conv_transpose2d: argument checks, dispatch to kernels/conv.h (CPU or CUDA, by the
+// device of the input), backward rules.
 #include <nabla/ops/conv.h>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/elementwise.h>
 #include <nabla/ops/reduce.h>
@@ -49,7 +51,6 @@ Tensor bias_grad(const Tensor& dy) {
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& a) {
   const char* op = "conv2d";
   check_same(op, {&x, &w, &b});
-  check_device_supported(op, x);
   check_args(op, a);
   NABLA_CHECK(x.dim() == 4 && w.dim() == 4, op, ": input ", x.str(), " and weight ", w.str(),
               " must both be 4-D (NCHW and [K, C/groups, R, S])");
@@ -72,7 +73,8 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
   Tensor y = new_like(xc, {p.N, p.K, p.P, p.Q});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::conv2d_forward<T>(p, xc.data<T>(), wc.data<T>(), ptr_or_null<T>(bc), y.data<T>());
+    const auto forward = NABLA_KERNEL(xc.device(), conv2d_forward<T>);
+    forward(p, xc.data<T>(), wc.data<T>(), ptr_or_null<T>(bc), y.data<T>());
   });
   count_kernel("conv2d_forward");
   record(op, {x, w, b}, y,
@@ -83,15 +85,16 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArg
              using T = decltype(t);
              if (needs[0]) {
                dx = new_like(dy, xc.shape());
-               cpu::conv2d_backward_input<T>(p, dy.data<T>(), wc.data<T>(), dx.data<T>());
+               const auto backward_input = NABLA_KERNEL(dy.device(), conv2d_backward_input<T>);
+               backward_input(p, dy.data<T>(), wc.data<T>(), dx.data<T>());
                count_kernel("conv2d_backward_input");
              }
              if (needs[1]) {
                // The kernel accumulates (+=) into dw and db, so they start at zero.
                dw = zeros_like(wc);
                if (needs[2]) db = zeros({p.K}, dy.dtype(), dy.device());
-               cpu::conv2d_backward_weight<T>(p, xc.data<T>(), dy.data<T>(), dw.data<T>(),
-                                              ptr_or_null<T>(db));
+               const auto backward_weight = NABLA_KERNEL(dy.device(), conv2d_backward_weight<T>);
+               backward_weight(p, xc.data<T>(), dy.data<T>(), dw.data<T>(), ptr_or_null<T>(db));
                count_kernel("conv2d_backward_weight");
              }
            });
@@ -114,7 +117,6 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int64_t stride,
 Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const Conv2dArgs& a) {
   const char* op = "conv_transpose2d";
   check_same(op, {&x, &w, &b});
-  check_device_supported(op, x);
   check_args(op, a);
   NABLA_CHECK(x.dim() == 4 && w.dim() == 4, op, ": input ", x.str(), " and weight ", w.str(),
               " must both be 4-D (NCHW and [C, K/groups, R, S])");
@@ -149,7 +151,8 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const
   Tensor y = new_like(xc, {p.N, p.C, p.H, p.W});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    cpu::conv2d_backward_input<T>(p, xc.data<T>(), wc.data<T>(), y.data<T>());
+    const auto backward_input = NABLA_KERNEL(xc.device(), conv2d_backward_input<T>);
+    backward_input(p, xc.data<T>(), wc.data<T>(), y.data<T>());
   });
   count_kernel("conv2d_backward_input");
   record(op, {x, w}, y, [p, xc, wc](const std::vector<Tensor>& g, const std::vector<bool>& needs) {
@@ -159,13 +162,15 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& w, const Tensor& b, const
       using T = decltype(t);
       if (needs[0]) {
         dx = new_like(dy, xc.shape());
-        cpu::conv2d_forward<T>(p, dy.data<T>(), wc.data<T>(), nullptr, dx.data<T>());
+        const auto forward = NABLA_KERNEL(dy.device(), conv2d_forward<T>);
+        forward(p, dy.data<T>(), wc.data<T>(), nullptr, dx.data<T>());
         count_kernel("conv2d_forward");
       }
       if (needs[1]) {
         // Roles swap: our output gradient is the conv's input, our input is its output grad.
         dw = zeros_like(wc);
-        cpu::conv2d_backward_weight<T>(p, dy.data<T>(), xc.data<T>(), dw.data<T>(), nullptr);
+        const auto backward_weight = NABLA_KERNEL(dy.device(), conv2d_backward_weight<T>);
+        backward_weight(p, dy.data<T>(), xc.data<T>(), dw.data<T>(), nullptr);
         count_kernel("conv2d_backward_weight");
       }
     });
