@@ -32,3 +32,16 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
                   int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c);
 
 }  // namespace nabla::cpu
+
+// CUDA twins (kernels/cuda/gemm.cu), same contracts; A, B and C are device pointers, the
+// products queue on the current stream. No atomics: the same call on the same GPU model gives
+// the same bits (the tiling, and with it the summation order, depends on the SM count).
+namespace nabla::cuda {
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+          int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc);
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                  T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb,
+                  int64_t stride_b, T beta, T* C, int64_t ldc, int64_t stride_c);
+}  // namespace nabla::cuda

@@ -1,13 +1,14 @@
 // matmul and linear: shape rules, GEMM calls (kernels/gemm.h) and backward rules.
 //
-// Every product is one call of cpu::gemm, or of cpu::gemm_batched per run of batch dims that
-// all operands step through uniformly. A matmul whose right operand has no real batch
-// ([B, M, K] x [K, N], the layer case) folds the batch into M and is a single GEMM in the
-// forward and in both gradients.
+// Every product is one call of gemm, or of gemm_batched per run of batch dims that all
+// operands step through uniformly, on the device of the operands (cpu:: or cuda::, through
+// NABLA_KERNEL). A matmul whose right operand has no real batch ([B, M, K] x [K, N], the layer
+// case) folds the batch into M and is a single GEMM in the forward and in both gradients.
 #include <nabla/ops/linalg.h>
 
 #include <algorithm>
 
+#include <nabla/dispatch.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/reduce.h>
 
@@ -64,12 +65,13 @@ BatchPlan plan_batch(const Shape& batch, const std::vector<int64_t>& sa,
 }
 
 // C = op(A) op(B) (=) for every batch index of the plan: one gemm_batched per index of the
-// outer merged dims, each counted under `kernel`.
+// outer merged dims, each counted under `kernel`. The pointers live on `dev`.
 template <typename T>
-void gemm_plan(const BatchPlan& p, const char* kernel, bool ta, bool tb, int64_t M, int64_t N,
-               int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C, int64_t ldc) {
+void gemm_plan(Device dev, const BatchPlan& p, const char* kernel, bool ta, bool tb, int64_t M,
+               int64_t N, int64_t K, const T* A, int64_t lda, const T* B, int64_t ldb, T* C,
+               int64_t ldc) {
   if (p.size.empty()) {
-    cpu::gemm<T>(ta, tb, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc);
+    NABLA_KERNEL(dev, gemm<T>)(ta, tb, M, N, K, T(1), A, lda, B, ldb, T(0), C, ldc);
     count_kernel(kernel);
     return;
   }
@@ -85,8 +87,9 @@ void gemm_plan(const BatchPlan& p, const char* kernel, bool ta, bool tb, int64_t
       ob += idx * p.sb[j];
       oc += idx * p.sc[j];
     }
-    cpu::gemm_batched<T>(ta, tb, p.size[last], M, N, K, T(1), A + oa, lda, p.sa[last], B + ob, ldb,
-                         p.sb[last], T(0), C + oc, ldc, p.sc[last]);
+    NABLA_KERNEL(dev, gemm_batched<T>)
+    (ta, tb, p.size[last], M, N, K, T(1), A + oa, lda, p.sa[last], B + ob, ldb, p.sb[last], T(0),
+     C + oc, ldc, p.sc[last]);
     count_kernel(kernel);
   }
 }
@@ -111,23 +114,25 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
   const int64_t rows = shape_numel(batch) * M;
   Tensor ac = a.detach().contiguous(), bc = b.detach().contiguous();
   Tensor c = new_like(ac, out);
+  const Device dev = ac.device();
   dispatch_floating(ac, "matmul", [&](auto t) {
     using T = decltype(t);
     if (fold) {
-      cpu::gemm<T>(false, false, rows, N, K, T(1), ac.data<T>(), K, bc.data<T>(), N, T(0),
-                   c.data<T>(), N);
+      NABLA_KERNEL(dev, gemm<T>)
+      (false, false, rows, N, K, T(1), ac.data<T>(), K, bc.data<T>(), N, T(0), c.data<T>(), N);
       count_kernel("gemm");
       return;
     }
     BatchPlan p = plan_batch(batch, batch_strides(ac.shape(), batch),
                              batch_strides(bc.shape(), batch), batch_strides(out, batch));
-    gemm_plan<T>(p, "gemm", false, false, M, N, K, ac.data<T>(), K, bc.data<T>(), N, c.data<T>(),
-                 N);
+    gemm_plan<T>(dev, p, "gemm", false, false, M, N, K, ac.data<T>(), K, bc.data<T>(), N,
+                 c.data<T>(), N);
   });
   auto rule = [ac, bc, batch, fold, rows, M, K, N](const std::vector<Tensor>& g,
                                                    const std::vector<bool>& needs) {
     Tensor dc = g[0].contiguous();
     Tensor da, db;
+    const Device dev = dc.device();
     dispatch_floating(dc, "matmul", [&](auto t) {
       using T = decltype(t);
       const T *A = ac.data<T>(), *B = bc.data<T>(), *dC = dc.data<T>();
@@ -135,12 +140,14 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
         // dA [rows, K] = dC [rows, N] B^T;  dB [K, N] = A^T dC, the sum over all rows.
         if (needs[0]) {
           da = new_like(dc, ac.shape());
-          cpu::gemm<T>(false, true, rows, K, N, T(1), dC, N, B, N, T(0), da.data<T>(), K);
+          NABLA_KERNEL(dev, gemm<T>)
+          (false, true, rows, K, N, T(1), dC, N, B, N, T(0), da.data<T>(), K);
           count_kernel("matmul_backward_a");
         }
         if (needs[1]) {
           db = new_like(dc, bc.shape());
-          cpu::gemm<T>(true, false, K, N, rows, T(1), A, K, dC, N, T(0), db.data<T>(), N);
+          NABLA_KERNEL(dev, gemm<T>)
+          (true, false, K, N, rows, T(1), A, K, dC, N, T(0), db.data<T>(), N);
           count_kernel("matmul_backward_b");
         }
         return;
@@ -153,8 +160,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
         Tensor da_full = new_like(dc, full);
         BatchPlan p =
             plan_batch(batch, sc, batch_strides(bc.shape(), batch), batch_strides(full, batch));
-        gemm_plan<T>(p, "matmul_backward_a", false, true, M, K, N, dC, N, B, N, da_full.data<T>(),
-                     K);
+        gemm_plan<T>(dev, p, "matmul_backward_a", false, true, M, K, N, dC, N, B, N,
+                     da_full.data<T>(), K);
         da = sum_to(da_full, ac.shape());
       }
       if (needs[1]) {
@@ -162,8 +169,8 @@ Tensor matmul_nd(const Tensor& a, const Tensor& b) {
         Tensor db_full = new_like(dc, full);
         BatchPlan p =
             plan_batch(batch, batch_strides(ac.shape(), batch), sc, batch_strides(full, batch));
-        gemm_plan<T>(p, "matmul_backward_b", true, false, K, N, M, A, K, dC, N, db_full.data<T>(),
-                     N);
+        gemm_plan<T>(dev, p, "matmul_backward_b", true, false, K, N, M, A, K, dC, N,
+                     db_full.data<T>(), N);
         db = sum_to(db_full, bc.shape());
       }
     });
@@ -179,8 +186,6 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
   NABLA_CHECK(a.defined() && b.defined(), "matmul: undefined argument (", a.str(), " and ", b.str(),
               ")");
   check_same("matmul", {&a, &b});
-  check_device_supported("matmul", a);
-  check_device_supported("matmul", b);
   NABLA_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul: both arguments need at least 1 dim, got ",
               shape_str(a.shape()), " and ", shape_str(b.shape()));
   // A 1-D operand is a row [1, K] on the left and a column [K, 1] on the right; the added
@@ -211,9 +216,6 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   NABLA_CHECK(x.defined() && weight.defined(), "linear: x and weight must be defined (", shapes(),
               ")");
   check_same("linear", {&x, &weight, &bias});
-  check_device_supported("linear", x);
-  check_device_supported("linear", weight);
-  if (bias.defined()) check_device_supported("linear", bias);
   NABLA_CHECK(weight.dim() == 2, "linear: weight must be [out, in] (", shapes(), ")");
   NABLA_CHECK(x.dim() >= 1 && x.size(-1) == weight.size(1),
               "linear: the last dim of x must equal in_features = weight.size(1) (", shapes(), ")");
@@ -226,41 +228,46 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   Tensor xc = x.detach().contiguous(), wc = weight.detach().contiguous();
   Tensor y = new_like(xc, yshape);
   const bool has_bias = bias.defined();
+  const Device dev = xc.device();
   dispatch_floating(xc, "linear", [&](auto t) {
     using T = decltype(t);
     if (has_bias) {
       // Seed every row of y with b (a stride-0 gather), then let the GEMM accumulate onto it.
       Tensor bc = bias.detach().contiguous();
       const int64_t shape[2] = {rows, out}, strides[2] = {0, 1};
-      cpu::strided_copy<T>(2, shape, bc.data<T>(), strides, y.data<T>());
+      NABLA_KERNEL(dev, strided_copy<T>)(2, shape, bc.data<T>(), strides, y.data<T>());
       count_kernel("strided_copy");
     }
-    cpu::gemm<T>(false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in,
-                 has_bias ? T(1) : T(0), y.data<T>(), out);
+    NABLA_KERNEL(dev, gemm<T>)
+    (false, true, rows, out, in, T(1), xc.data<T>(), in, wc.data<T>(), in, has_bias ? T(1) : T(0),
+     y.data<T>(), out);
     count_kernel("gemm");
   });
   auto rule = [xc, wc, rows, in, out](const std::vector<Tensor>& g,
                                       const std::vector<bool>& needs) {
     Tensor dy = g[0].contiguous();
     Tensor dx, dw, db;
+    const Device dev = dy.device();
     // Each gradient is a fresh tensor written (=); the engine accumulates it into .grad.
     dispatch_floating(dy, "linear", [&](auto t) {
       using T = decltype(t);
       if (needs[0]) {  // dx [rows, in] = dy [rows, out] W [out, in]
         dx = new_like(dy, xc.shape());
-        cpu::gemm<T>(false, false, rows, in, out, T(1), dy.data<T>(), out, wc.data<T>(), in, T(0),
-                     dx.data<T>(), in);
+        NABLA_KERNEL(dev, gemm<T>)
+        (false, false, rows, in, out, T(1), dy.data<T>(), out, wc.data<T>(), in, T(0), dx.data<T>(),
+         in);
         count_kernel("linear_backward_input");
       }
       if (needs[1]) {  // dW [out, in] = dy^T [out, rows] x [rows, in]
         dw = new_like(dy, wc.shape());
-        cpu::gemm<T>(true, false, out, in, rows, T(1), dy.data<T>(), out, xc.data<T>(), in, T(0),
-                     dw.data<T>(), in);
+        NABLA_KERNEL(dev, gemm<T>)
+        (true, false, out, in, rows, T(1), dy.data<T>(), out, xc.data<T>(), in, T(0), dw.data<T>(),
+         in);
         count_kernel("linear_backward_weight");
       }
       if (needs[2]) {  // db [out] = sum over rows of dy
         db = new_like(dy, {out});
-        cpu::sum_dim<T>(dy.data<T>(), db.data<T>(), 1, rows, out);
+        NABLA_KERNEL(dev, sum_dim<T>)(dy.data<T>(), db.data<T>(), 1, rows, out);
         count_kernel("linear_backward_bias");
       }
     });
