@@ -23,6 +23,8 @@
 // Without a GPU (or without the CUDA build) nothing is registered and one line says so.
 #include <benchmark/benchmark.h>
 
+#include "cuda_timing.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -132,36 +134,14 @@ double bytes_of(const Conv2dParams& p, Pass pass) {
   return 0;
 }
 
-bool cuda_ok(benchmark::State& state, cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return true;
-  state.SkipWithError((std::string(what) + ": " + cudaGetErrorString(e)).c_str());
-  return false;
-}
-
 // Times `launch` (one pass, on the legacy default stream) with CUDA events; sets the counters.
 template <typename Launch>
 void time_pass(benchmark::State& state, const Layer& l, const Conv2dParams& p, Pass pass,
                Launch&& launch) {
   const double flops = flops_of(p);
   // About 2 GFLOP between two events: at least one launch, at most 100.
-  const int reps = flops >= 2e9 ? 1 : (flops * 100 <= 2e9 ? 100 : int(2e9 / flops));
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (!cuda_ok(state, cudaEventCreate(&start), "cudaEventCreate") ||
-      !cuda_ok(state, cudaEventCreate(&stop), "cudaEventCreate"))
-    return;
-  launch();  // warm-up: module load, allocator, workspaces
-  if (!cuda_ok(state, cudaDeviceSynchronize(), "warm-up")) return;
-  for (auto _ : state) {
-    cudaEventRecord(start, nullptr);
-    for (int r = 0; r < reps; ++r) launch();
-    cudaEventRecord(stop, nullptr);
-    if (!cuda_ok(state, cudaEventSynchronize(stop), "cudaEventSynchronize")) break;
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(double(ms) * 1e-3 / reps);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  const int reps = nabla::bench::reps_for(flops, 2e9, 100);
+  if (!nabla::bench::time_with_events(state, reps, launch)) return;
   const double iters = double(state.iterations());
   // kIsRate with UseManualTime divides by the event-measured time.
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * iters, benchmark::Counter::kIsRate);

@@ -19,6 +19,8 @@
 // (or without the CUDA build) nothing is registered and one line says so.
 #include <benchmark/benchmark.h>
 
+#include "cuda_timing.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -74,35 +76,13 @@ Operands make_operands(const GemmShape& s) {
   return o;
 }
 
-bool cuda_ok(benchmark::State& state, cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return true;
-  state.SkipWithError((std::string(what) + ": " + cudaGetErrorString(e)).c_str());
-  return false;
-}
-
 // Times `launch` (one GEMM on the legacy default stream) with CUDA events and sets the counters.
 template <typename Launch>
 void time_gemm(benchmark::State& state, const GemmShape& s, Launch&& launch) {
   const double flops = 2.0 * double(s.M) * double(s.N) * double(s.K);
   // About 2 GFLOP between two events, at least one launch and at most 100.
-  const int reps = flops >= 2e9 ? 1 : (flops * 100 <= 2e9 ? 100 : int(2e9 / flops));
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (!cuda_ok(state, cudaEventCreate(&start), "cudaEventCreate") ||
-      !cuda_ok(state, cudaEventCreate(&stop), "cudaEventCreate"))
-    return;
-  launch();  // warm-up: module load, allocator, cuBLAS heuristics
-  if (!cuda_ok(state, cudaDeviceSynchronize(), "warm-up")) return;
-  for (auto _ : state) {
-    cudaEventRecord(start, nullptr);
-    for (int r = 0; r < reps; ++r) launch();
-    cudaEventRecord(stop, nullptr);
-    if (!cuda_ok(state, cudaEventSynchronize(stop), "cudaEventSynchronize")) break;
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    state.SetIterationTime(double(ms) * 1e-3 / reps);
-  }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
+  const int reps = nabla::bench::reps_for(flops, 2e9, 100);
+  if (!nabla::bench::time_with_events(state, reps, launch)) return;
   const double iters = double(state.iterations());
   state.counters["GFLOP/s"] = benchmark::Counter(flops * 1e-9 * iters, benchmark::Counter::kIsRate);
   state.SetBytesProcessed(int64_t(iters * 4.0 * double(s.M * s.K + s.K * s.N + s.M * s.N)));

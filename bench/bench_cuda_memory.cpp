@@ -20,6 +20,8 @@
 // build) nothing is registered and one line says so.
 #include <benchmark/benchmark.h>
 
+#include "cuda_timing.h"
+
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -92,12 +94,6 @@ int64_t numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) n *= d;
   return n;
-}
-
-bool cuda_ok(benchmark::State& state, cudaError_t e, const char* what) {
-  if (e == cudaSuccess) return true;
-  state.SkipWithError((std::string(what) + ": " + cudaGetErrorString(e)).c_str());
-  return false;
 }
 
 // Device tensors for every kind; random data, x0 near x so that the attack steps project.
@@ -178,22 +174,8 @@ void bm(benchmark::State& state, Activation a, Kind kind) {
                                            nullptr);
   const double bytes = passes(kind) * double(n) * sizeof(float);
   // About 4 GB moved between two events: at least one call, at most 200.
-  const int reps = bytes >= 4e9 ? 1 : (bytes * 200 <= 4e9 ? 200 : int(4e9 / bytes));
-  cudaEvent_t start = nullptr, stop = nullptr;
-  if (!cuda_ok(state, cudaEventCreate(&start), "cudaEventCreate") ||
-      !cuda_ok(state, cudaEventCreate(&stop), "cudaEventCreate"))
-    return;
-  call();  // warm-up: module load, allocator
-  if (cuda_ok(state, cudaDeviceSynchronize(), "warm-up")) {
-    for (auto _ : state) {
-      cudaEventRecord(start, nullptr);
-      for (int r = 0; r < reps; ++r) call();
-      cudaEventRecord(stop, nullptr);
-      if (!cuda_ok(state, cudaEventSynchronize(stop), "cudaEventSynchronize")) break;
-      float ms = 0;
-      cudaEventElapsedTime(&ms, start, stop);
-      state.SetIterationTime(double(ms) * 1e-3 / reps);
-    }
+  const int reps = nabla::bench::reps_for(bytes, 4e9, 200);
+  if (nabla::bench::time_with_events(state, reps, call)) {
     const double iters = double(state.iterations());
     state.SetBytesProcessed(int64_t(iters * bytes));
     state.SetItemsProcessed(int64_t(iters * double(n)));
@@ -201,8 +183,6 @@ void bm(benchmark::State& state, Activation a, Kind kind) {
     state.SetLabel(nabla::shape_str(s) + " float32, " + std::to_string(int(passes(kind))) + " x " +
                    std::to_string(n * 4) + " bytes");
   }
-  cudaEventDestroy(start);
-  cudaEventDestroy(stop);
 }
 
 void register_all() {

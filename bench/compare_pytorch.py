@@ -59,7 +59,6 @@ def nabla_rates(build_dir, threads, min_time, device):
 
 def torch_rates(threads, min_time, device):
     import torch
-    import torch.nn as nn
     import torch.nn.functional as F
 
     torch.set_num_threads(threads)
@@ -68,18 +67,9 @@ def torch_rates(threads, min_time, device):
         torch.backends.cuda.matmul.allow_tf32 = False
         torch.backends.cudnn.allow_tf32 = False
 
-    class FashionCNN(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-            self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-            self.fc1 = nn.Linear(3136, 128)
-            self.fc2 = nn.Linear(128, 10)
-
-        def forward(self, x):
-            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-            return self.fc2(F.relu(self.fc1(x.flatten(1))))
+    # The same module that scripts/torch_fashioncnn.py loads our checkpoints into.
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "scripts"))
+    from torch_fashioncnn import FashionCNN
 
     net = FashionCNN().to(device)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)

@@ -56,28 +56,6 @@ __device__ __forceinline__ double fma_rn(double a, double b, double c) {
   return __fma_rn(a, b, c);
 }
 
-// Device scratch from the current device's caching allocator, given back when it goes out of
-// scope. The kernels that use it are queued before that on the current stream; like every
-// tensor buffer, the block is then only reused by work queued later on that stream.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : dev_(current_device()), bytes_(bytes) {
-    p_ = cuda_backend()->allocate(bytes, dev_);
-  }
-  ~Scratch() { cuda_backend()->deallocate(p_, bytes_, dev_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename U>
-  U* as() const {
-    return static_cast<U*>(p_);
-  }
-
- private:
-  int dev_;
-  size_t bytes_;
-  void* p_ = nullptr;
-};
-
 // x and y may alias (the contract allows y == x): no __restrict__ on them. Each element is
 // read and written by one thread, so the aliasing is harmless.
 template <typename T>

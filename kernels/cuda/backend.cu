@@ -19,9 +19,8 @@
 namespace nabla::cuda {
 
 void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line) {
-  throw Error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" +
-              cudaGetErrorString(err) + ") in " + expr + " at " + file + ":" +
-              std::to_string(line));
+  throw Error(std::string("CUDA error ") + cudaGetErrorName(err) + " (" + cudaGetErrorString(err) +
+              ") in " + expr + " at " + file + ":" + std::to_string(line));
 }
 
 namespace {
@@ -29,7 +28,9 @@ thread_local cudaStream_t t_stream = nullptr;  // the legacy default stream
 thread_local int t_device = -1;                // what this thread last set, -1: unknown
 }  // namespace
 
-cudaStream_t current_stream() { return t_stream; }
+cudaStream_t current_stream() {
+  return t_stream;
+}
 
 int current_device() {
   int d = 0;
@@ -37,8 +38,18 @@ int current_device() {
   return d;
 }
 
-StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream) { t_stream = s; }
-StreamGuard::~StreamGuard() { t_stream = prev_; }
+int sm_count() {
+  int n = 0;
+  CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
+  return n > 0 ? n : 1;
+}
+
+StreamGuard::StreamGuard(cudaStream_t s) : prev_(t_stream) {
+  t_stream = s;
+}
+StreamGuard::~StreamGuard() {
+  t_stream = prev_;
+}
 
 namespace {
 
@@ -99,8 +110,10 @@ class CudaBackend final : public DeviceBackend {
 
   void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) override {
     if (nbytes == 0) return;
-    if (dst_dev.is_cuda()) set_device(dst_dev.index);
-    else if (src_dev.is_cuda()) set_device(src_dev.index);
+    if (dst_dev.is_cuda())
+      set_device(dst_dev.index);
+    else if (src_dev.is_cuda())
+      set_device(src_dev.index);
     CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDefault, t_stream));
     // A host destination must hold the data when copy() returns.
     if (dst_dev.is_cpu()) CUDA_CHECK(cudaStreamSynchronize(t_stream));
@@ -138,8 +151,8 @@ class CudaBackend final : public DeviceBackend {
   void check_index(int index, const char* what) const {
     NABLA_CHECK(count_ > 0, "cuda:", index, " ", what, ": no CUDA GPU is available",
                 why_.empty() ? std::string() : " (" + why_ + ")");
-    NABLA_CHECK(index >= 0 && index < count_, "cuda:", index, " ", what,
-                ": no such device (", count_, " CUDA devices)");
+    NABLA_CHECK(index >= 0 && index < count_, "cuda:", index, " ", what, ": no such device (",
+                count_, " CUDA devices)");
   }
 
   int count_ = 0;

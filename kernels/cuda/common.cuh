@@ -12,17 +12,18 @@
 
 #include <cstdint>
 
+#include <nabla/device.h>
 #include <nabla/error.h>
 
 namespace nabla::cuda {
 
 [[noreturn]] void throw_cuda_error(cudaError_t err, const char* expr, const char* file, int line);
 
-#define CUDA_CHECK(expr)                                                             \
-  do {                                                                               \
-    const cudaError_t nabla_err_ = (expr);                                           \
-    if (nabla_err_ != cudaSuccess)                                                   \
-      ::nabla::cuda::throw_cuda_error(nabla_err_, #expr, __FILE__, __LINE__);         \
+#define CUDA_CHECK(expr)                                                      \
+  do {                                                                        \
+    const cudaError_t nabla_err_ = (expr);                                    \
+    if (nabla_err_ != cudaSuccess)                                            \
+      ::nabla::cuda::throw_cuda_error(nabla_err_, #expr, __FILE__, __LINE__); \
   } while (0)
 
 // After a <<<...>>> launch: reports bad launch configurations (the kernel's own faults surface
@@ -45,6 +46,33 @@ class StreamGuard {
  private:
   cudaStream_t prev_;
 };
+
+// Device scratch memory from the current device's caching allocator, given back when it goes
+// out of scope. Kernels that use it are queued on the current stream before that, and the
+// allocator hands the block out again only to work queued later on the same stream, so the
+// reuse is ordered after them (one stream per thread, as for tensor buffers).
+class Scratch {
+ public:
+  explicit Scratch(size_t bytes) : device_(current_device()), bytes_(bytes) {
+    p_ = cuda_backend()->allocate(bytes, device_);
+  }
+  ~Scratch() { cuda_backend()->deallocate(p_, bytes_, device_); }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  template <typename U>
+  U* as() const {
+    return static_cast<U*>(p_);
+  }
+
+ private:
+  int device_;
+  size_t bytes_;
+  void* p_ = nullptr;
+};
+
+// Streaming multiprocessors of the current device (at least 1): grid sizing for split
+// reductions.
+int sm_count();
 
 constexpr int kThreads = 256;          // default block size of elementwise kernels
 constexpr int64_t kMaxBlocks = 65535;  // grid-stride loops cover the rest

@@ -424,36 +424,6 @@ __global__ void __launch_bounds__(kThreads)
   if (threadIdx.x == 0) db[k] += acc;
 }
 
-// Scratch device memory from the caching allocator of the current device. Freed when the
-// launcher returns, while kernels that use it may still be queued: safe because the block
-// can only be handed out again to work queued later on the same stream.
-class Workspace {
- public:
-  explicit Workspace(size_t bytes) : device_(current_device()), bytes_(bytes) {
-    DeviceBackend* backend = cuda_backend();
-    NABLA_CHECK(backend != nullptr, "conv2d: no CUDA backend for a ", bytes, "-byte workspace");
-    p_ = backend->allocate(bytes, device_);
-  }
-  ~Workspace() { cuda_backend()->deallocate(p_, bytes_, device_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  template <typename T>
-  T* get() const {
-    return static_cast<T*>(p_);
-  }
-
- private:
-  int device_;
-  size_t bytes_;
-  void* p_ = nullptr;
-};
-
-int sm_count() {
-  int n = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
-  return n;
-}
-
 // How many pieces to cut the reduction into: enough blocks for about two per SM, but each
 // piece at least kMinTilesPerSplit tiles deep, grid.z within its limit, and (when the pieces
 // go through a partial buffer) that buffer within kMaxPartialBytes.
@@ -498,14 +468,14 @@ void run_gemm(const char* op, const Gemm& gm, int64_t M, int64_t Ncol, int64_t L
     CUDA_CHECK_LAUNCH();
     return;
   }
-  Workspace part(size_t(splits * out_elems) * sizeof(T));
+  Scratch part(size_t(splits * out_elems) * sizeof(T));
   Epilogue<T> e = ep;
   e.mode = Store::kPartial;
-  e.part = part.get<T>();
+  e.part = part.as<T>();
   conv_gemm_kernel<T, BM, BN, kARowFast>
       <<<grid, kGemmThreads, 0, stream>>>(gm, M, Ncol, L, l_chunk, groups, e);
   CUDA_CHECK_LAUNCH();
-  ep.part = part.get<T>();
+  ep.part = part.as<T>();
   split_sum_kernel<T>
       <<<blocks_for(out_elems), kThreads, 0, stream>>>(gm, M, Ncol, groups, splits, ep);
   CUDA_CHECK_LAUNCH();

@@ -360,33 +360,6 @@ bool aligned16(const void* ptr) {
   return reinterpret_cast<uintptr_t>(ptr) % 16 == 0;
 }
 
-int sm_count() {
-  int n = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
-  return n > 0 ? n : 1;
-}
-
-// The split-K partials, from the device's caching allocator. Freed (returned to the cache)
-// right after the reduce kernel is queued: later allocations are ordered after it on the same
-// stream, as for every tensor of the engine.
-class Workspace {
- public:
-  Workspace(size_t nbytes, int device) : nbytes_(nbytes), device_(device) {
-    DeviceBackend* be = cuda_backend();
-    NABLA_CHECK(be != nullptr, "cuda gemm: no CUDA backend for the split-K workspace");
-    ptr_ = be->allocate(nbytes, device);
-  }
-  ~Workspace() { cuda_backend()->deallocate(ptr_, nbytes_, device_); }
-  Workspace(const Workspace&) = delete;
-  Workspace& operator=(const Workspace&) = delete;
-  void* get() const { return ptr_; }
-
- private:
-  void* ptr_ = nullptr;
-  size_t nbytes_;
-  int device_;
-};
-
 template <class Cfg>
 void launch_warptile(const GemmArgs<float>& p, bool ta, bool tb, cudaStream_t stream) {
   const int64_t tiles_n = ceil_div(p.N, Cfg::BN), tiles_m = ceil_div(p.M, Cfg::BM);
@@ -432,8 +405,8 @@ void launch(const GemmArgs<float>& p, bool ta, bool tb, cudaStream_t stream) {
   const int64_t k_chunk = ceil_div(ceil_div(p.K, splits), SmallTile::BK) * SmallTile::BK;
   splits = ceil_div(p.K, k_chunk);
   const int64_t mn = p.M * p.N;
-  Workspace ws(size_t(splits * mn) * sizeof(float), current_device());
-  float* part = static_cast<float*>(ws.get());
+  Scratch ws(size_t(splits * mn) * sizeof(float));
+  float* part = ws.as<float>();
   GemmArgs<float> q = p;
   q.C = part;
   q.ldc = p.N;

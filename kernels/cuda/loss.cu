@@ -44,27 +44,6 @@ unsigned grid_for(int64_t tasks) {
   return unsigned(std::clamp<int64_t>(tasks, 1, kMaxBlocks));
 }
 
-// Device scratch from the caching allocator, released at scope exit (stream-ordered reuse: see
-// kernels/cuda/reduce.cu).
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : bytes_(bytes), device_(current_device()) {
-    p_ = cuda_backend()->allocate(bytes, device_);
-  }
-  ~Scratch() { cuda_backend()->deallocate(p_, bytes_, device_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename U>
-  U* as() const {
-    return static_cast<U*>(p_);
-  }
-
- private:
-  size_t bytes_;
-  int device_;
-  void* p_ = nullptr;
-};
-
 template <typename T>
 __device__ __forceinline__ T weight_of(const T* weight, int64_t c) {
   return weight ? weight[c] : T(1);

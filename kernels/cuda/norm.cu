@@ -43,12 +43,6 @@ constexpr int kNormThreads = 256;    // a multiple of 32: block merges go warp b
 constexpr int64_t kMinSlice = 4096;  // elements per slice below which another block costs more
 constexpr int kBlocksPerSm = 2048 / kNormThreads;  // resident 256-thread blocks per SM (H100)
 
-int sm_count() {
-  int n = 0;
-  CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, current_device()));
-  return n;
-}
-
 // Blocks for a streaming pass over n elements: at most one resident wave, so that every
 // thread walks several elements and its index setup (three divisions) is paid once.
 unsigned wave_blocks(int64_t n) {
@@ -56,28 +50,6 @@ unsigned wave_blocks(int64_t n) {
   const int64_t b = (n + kNormThreads - 1) / kNormThreads;
   return unsigned(std::max<int64_t>(1, std::min(b, wave)));
 }
-
-// Device scratch from the current device's caching allocator, given back when it goes out of
-// scope. The kernels that use it are queued before that on the current stream; like every
-// tensor buffer, the block is then only reused by work queued later on that stream.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : dev_(current_device()), bytes_(bytes) {
-    p_ = cuda_backend()->allocate(bytes, dev_);
-  }
-  ~Scratch() { cuda_backend()->deallocate(p_, bytes_, dev_); }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename U>
-  U* as() const {
-    return static_cast<U*>(p_);
-  }
-
- private:
-  int dev_;
-  size_t bytes_;
-  void* p_ = nullptr;
-};
 
 // How a group's M elements are cut into slices, one block each: about two waves of blocks in
 // all, but no slice below kMinSlice elements.

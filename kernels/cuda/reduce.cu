@@ -68,31 +68,6 @@ unsigned grid_for(int64_t tasks) {
   return unsigned(std::clamp<int64_t>(tasks, 1, kMaxBlocks));
 }
 
-// Device scratch from the caching allocator, released at scope exit, right after the kernels
-// that use it are queued. Like every tensor's memory, a released block may be handed out at
-// once; that is safe because all work is queued on the one current stream, so whatever reuses
-// the block runs after these kernels have finished with it.
-class Scratch {
- public:
-  explicit Scratch(size_t bytes) : bytes_(bytes), device_(current_device()) {
-    p_ = bytes ? cuda_backend()->allocate(bytes, device_) : nullptr;
-  }
-  ~Scratch() {
-    if (p_) cuda_backend()->deallocate(p_, bytes_, device_);
-  }
-  Scratch(const Scratch&) = delete;
-  Scratch& operator=(const Scratch&) = delete;
-  template <typename U>
-  U* as() const {
-    return static_cast<U*>(p_);
-  }
-
- private:
-  size_t bytes_;
-  int device_;
-  void* p_ = nullptr;
-};
-
 // ---------------------------------------------------------------- sum
 
 // y[task] = sum of row r = task / chunks over [c * len, min(D, (c + 1) * len)), c = task % chunks.
