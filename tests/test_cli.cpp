@@ -11,6 +11,8 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include <fstream>
 
 #include <nabla/data/mnist.h>
@@ -38,6 +40,11 @@ Run run(const std::string& cmd) {
 
 const std::string kBin = NABLA_BIN_DIR;
 
+// A path under /tmp unique to this process: two test runs (two build trees) never share files.
+std::string scratch(const std::string& name) {
+  return "/tmp/nabla_test_" + std::to_string(getpid()) + "_" + name;
+}
+
 }  // namespace
 
 // The Debian package's Fashion-MNIST, which scripts/install_deps.sh installs.
@@ -50,7 +57,7 @@ bool have_fashion_mnist() {
 }
 
 TEST_CASE("nabla squares: trains, localises the saliency, runs no weight-gradient kernel") {
-  const std::string dir = "/tmp/nabla_test_squares";
+  const std::string dir = scratch("squares");
   std::filesystem::remove_all(dir);
   Run r = run(kBin + "/nabla squares --json --steps 150 --seed 3 --out " + dir);
   REQUIRE_MESSAGE(r.status == 0, r.out);
@@ -105,7 +112,7 @@ TEST_CASE("missing data, missing or foreign checkpoints: one clear line, non-zer
   CHECK(ck.status != 0);
   CHECK(ck.out.find("/nonexistent.safetensors") != std::string::npos);
   // A valid safetensors file that holds something else.
-  const std::string other = "/tmp/nabla_test_other.safetensors";
+  const std::string other = scratch("other.safetensors");
   nabla::io::save_safetensors(other, {{"w", nabla::zeros({2, 2})}});
   Run foreign = run(kBin + "/nabla classify eval --checkpoint " + other + " 2>&1");
   CHECK(foreign.status != 0);
@@ -119,7 +126,7 @@ TEST_CASE("missing data, missing or foreign checkpoints: one clear line, non-zer
 
 TEST_CASE("classify train on a subset, then eval of its checkpoint: the printed accuracy") {
   if (!have_fashion_mnist()) return;
-  const std::string dir = "/tmp/nabla_test_classify";
+  const std::string dir = scratch("classify");
   std::filesystem::remove_all(dir);
   Run r = run(kBin + "/nabla classify train --json --epochs 2 --train-limit 4000 " +
               "--test-limit 1000 --seed 1 --out " + dir);
@@ -169,7 +176,7 @@ TEST_CASE("classify train on a subset, then eval of its checkpoint: the printed 
 
 TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient kernels") {
   if (!have_fashion_mnist()) return;
-  const std::string dir = "/tmp/nabla_test_demo";
+  const std::string dir = scratch("demo");
   std::filesystem::remove_all(dir);
   Run r = run(kBin + "/nabla demo --json --train-limit 6000 --out " + dir);
   REQUIRE_MESSAGE(r.status == 0, r.out);

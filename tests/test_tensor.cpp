@@ -5,6 +5,8 @@
 #include <fstream>
 #include <sstream>
 
+#include <unistd.h>
+
 #include "kernels/random.h"
 
 using namespace nabla;
@@ -144,7 +146,7 @@ TEST_CASE("tensor: printing") {
 
 namespace {
 std::string tmp_path(const char* name) {
-  return std::string("/tmp/nabla_test_") + name;
+  return "/tmp/nabla_test_" + std::to_string(getpid()) + "_" + name;
 }
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
