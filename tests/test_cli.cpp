@@ -192,3 +192,21 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
         "/classify/metrics.csv", "/classify/model.safetensors"})
     CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
 }
+
+TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {
+  if (!nabla::cuda_available()) {
+    MESSAGE("skipped: no CUDA GPU on this machine");
+    return;
+  }
+  if (!have_fashion_mnist()) return;
+  const std::string args = " --json --epochs 1 --train-limit 3000 --test-limit 1000 --seed 4 ";
+  Run cpu = run(kBin + "/nabla classify train --device cpu" + args + "--out " + scratch("c"));
+  Run gpu = run(kBin + "/nabla classify train --device cuda" + args + "--out " + scratch("g"));
+  REQUIRE_MESSAGE(cpu.status == 0, cpu.out);
+  REQUIRE_MESSAGE(gpu.status == 0, gpu.out);
+  nlohmann::json jc = nlohmann::json::parse(cpu.out), jg = nlohmann::json::parse(gpu.out);
+  CHECK(jg["device"] == "cuda:0");
+  // Same seed, same data order and Philox draws: the runs differ only by float rounding.
+  CHECK(jg["test_accuracy"].get<double>() ==
+        doctest::Approx(jc["test_accuracy"].get<double>()).epsilon(0.02));
+}

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include <nabla/nabla.h>
+#include <nets/classifier.h>
 
 #include "cuda_parity.h"
 #include "gradcheck.h"
@@ -121,4 +122,35 @@ TEST_CASE("pinned host memory: copies both ways, errors without a GPU") {
   Tensor back = zeros({100}).pin_memory();
   copy_(back, g);
   check_close(back, arange(0, 100), 0, 0);
+}
+
+TEST_CASE("FashionCNN: a training step on the GPU matches the CPU (loss, gradients, SGD step)") {
+  if (!gpu_or_skip()) return;
+  set_debug_fill(true);
+  Generator g(0);
+  nets::FashionCNN on_cpu(&g), on_gpu;
+  on_gpu.load_state_dict(on_cpu.state_dict());
+  on_gpu.to(Device::cuda(0));
+  Tensor x = rand({16, 1, 28, 28}, DType::Float32, Device::cpu(), &g);
+  Tensor y = randint(0, 10, {16}, &g);
+  optim::SGD sc(on_cpu.parameters(), {.lr = 0.05, .momentum = 0.9});
+  optim::SGD sg(on_gpu.parameters(), {.lr = 0.05, .momentum = 0.9});
+  for (int step = 0; step < 3; ++step) {
+    Tensor lc = cross_entropy(on_cpu(x), y);
+    Tensor lg = cross_entropy(on_gpu(x.to(Device::cuda(0))), y.to(Device::cuda(0)));
+    CHECK(lg.item<float>() == doctest::Approx(lc.item<float>()).epsilon(1e-4));
+    sc.zero_grad();
+    sg.zero_grad();
+    lc.backward();
+    lg.backward();
+    auto pc = on_cpu.named_parameters(), pg = on_gpu.named_parameters();
+    for (size_t i = 0; i < pc.size(); ++i)
+      count_mismatches(pc[i].first + ".grad", pc[i].second.grad(), pg[i].second.grad(), 1e-5, 1e-3);
+    sc.step();
+    sg.step();
+  }
+  auto pc = on_cpu.named_parameters(), pg = on_gpu.named_parameters();
+  for (size_t i = 0; i < pc.size(); ++i)
+    count_mismatches(pc[i].first, pc[i].second, pg[i].second, 1e-5, 1e-3);
+  set_debug_fill(false);
 }
