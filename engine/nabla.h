@@ -1,6 +1,7 @@
 // The whole public API in one include.
 #pragma once
 
+#include <nabla/attack/attack.h>
 #include <nabla/autograd.h>
 #include <nabla/data/image_folder.h>
 #include <nabla/data/loader.h>
