@@ -57,6 +57,7 @@ EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Dev
 
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`
+void register_attack(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_squares(CLI::App& app);
 

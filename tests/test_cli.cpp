@@ -210,3 +210,35 @@ TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accur
   CHECK(jg["test_accuracy"].get<double>() ==
         doctest::Approx(jc["test_accuracy"].get<double>()).epsilon(0.02));
 }
+
+TEST_CASE("nabla attack: FGSM and PGD hurt, the noise control barely does, norms stay in eps") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("attack");
+  Run t = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 4000 --test-limit " +
+              "200 --seed 5 --out " + dir);
+  REQUIRE_MESSAGE(t.status == 0, t.out);
+  const std::string ck = " --json --n 300 --checkpoint " + dir + "/model.safetensors --out " + dir;
+  auto attack = [&](const std::string& args) {
+    Run r = run(kBin + "/nabla attack" + ck + " " + args);
+    REQUIRE_MESSAGE(r.status == 0, r.out);
+    return nlohmann::json::parse(r.out);
+  };
+  nlohmann::json fgsm = attack("--method fgsm --eps 0.1");
+  nlohmann::json pgd = attack("--method pgd --eps 0.1 --alpha 0.02 --steps 10 --random-start");
+  nlohmann::json noise = attack("--method noise --eps 0.1");
+  CHECK(fgsm["n"].get<int>() == 300);
+  const double clean = fgsm["clean_accuracy"].get<double>();
+  CHECK(clean >= 0.6);
+  CHECK(fgsm["adv_accuracy"].get<double>() < clean - 0.2);
+  CHECK(pgd["adv_accuracy"].get<double>() <= fgsm["adv_accuracy"].get<double>());
+  CHECK(noise["adv_accuracy"].get<double>() > clean - 0.1);
+  for (const auto* j : {&fgsm, &pgd, &noise}) {
+    CHECK((*j)["mean_linf"].get<double>() <= 0.1 + 1e-6);
+    CHECK((*j)["success_rate"].get<double>() >= 1 - (*j)["adv_accuracy"].get<double>() - 1e-9);
+  }
+  CHECK(std::filesystem::file_size(dir + "/fgsm.png") > 2000);
+  Run bad =
+      run(kBin + "/nabla attack --checkpoint " + dir + "/model.safetensors --target cat 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("--target cat") != std::string::npos);
+}

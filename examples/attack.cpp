@@ -1,0 +1,247 @@
+// nabla attack: adversarial examples against a FashionCNN checkpoint, on the first N test
+// images, with any attack of engine/attack. Prints clean and adversarial accuracy, success rate
+// and mean perturbation norms (--json: one object), and draws a figure in the style of the
+// panda/gibbon example: original, perturbation (scaled to be seen), adversarial, each with the
+// predicted class and its confidence.
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+
+#include <nabla/attack/attack.h>
+#include <nabla/autograd.h>
+#include <nabla/error.h>
+#include <nabla/io/image.h>
+#include <nabla/io/progress.h>
+#include <nabla/io/safetensors.h>
+#include <nabla/ops.h>
+#include <nets/classifier.h>
+
+#include "commands.h"
+
+namespace nabla::cli {
+
+namespace {
+
+struct AttackOptions {
+  std::string checkpoint, method = "fgsm", target = "none", device = "auto", out = "attack_out";
+  DataOptions data;
+  attack::Options opt;
+  int64_t n = 0, batch = 500, show = 6;
+  bool json = false;
+};
+
+// Predicted class and its softmax probability for each image of x.
+std::vector<std::pair<int64_t, double>> predictions(nn::Module& net, const Tensor& x, Device dev) {
+  NoGradGuard ng;
+  Tensor p = softmax(net(x.to(dev)), 1).to(Device::cpu()).contiguous();
+  std::vector<std::pair<int64_t, double>> out;
+  const int64_t K = p.size(1);
+  const float* pp = p.data<float>();
+  for (int64_t i = 0; i < p.size(0); ++i) {
+    const float* row = pp + i * K;
+    const int64_t c = std::max_element(row, row + K) - row;
+    out.emplace_back(c, double(row[c]));
+  }
+  return out;
+}
+
+// Rows of three panels: x, the perturbation (x_adv - x scaled so its largest |value| is 0.5,
+// around gray), x_adv; under each, the predicted class and its confidence.
+void draw_figure(const std::string& path, nn::Module& net, const Tensor& x, const Tensor& x_adv,
+                 const std::vector<std::string>& names, Device dev, const std::string& title) {
+  const int n = int(x.size(0)), scale = 4, cell_w = 28 * scale + 40, cell_h = 28 * scale + 34;
+  auto clean = predictions(net, x, dev), adv = predictions(net, x_adv, dev);
+  io::Canvas canvas(3 * cell_w + 40, n * cell_h + 40);
+  canvas.text(6, 4, title, io::kBlack);
+  const char* heads[3] = {"original", "perturbation (scaled)", "adversarial"};
+  for (int c = 0; c < 3; ++c) canvas.text(20 + c * cell_w, 20, heads[c], io::kGray);
+  Tensor delta = sub(x_adv, x);
+  for (int i = 0; i < n; ++i) {
+    const int y = 34 + i * cell_h;
+    Tensor xi = x.slice(i, i + 1).squeeze(0), ai = x_adv.slice(i, i + 1).squeeze(0);
+    Tensor di = delta.slice(i, i + 1).squeeze(0);
+    const double m = std::max(1e-12, max(abs(di)).item<double>());
+    canvas.blit(xi, 20, y, scale);
+    canvas.blit(add(mul(di, 0.5 / m), 0.5), 20 + cell_w, y, scale);
+    canvas.blit(ai, 20 + 2 * cell_w, y, scale);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%s %.0f%%", names[size_t(clean[size_t(i)].first)].c_str(),
+                  100 * clean[size_t(i)].second);
+    canvas.text(20, y + 28 * scale + 4, buf, io::kBlack);
+    std::snprintf(buf, sizeof buf, "x %.3f (Linf)", m);
+    canvas.text(20 + cell_w, y + 28 * scale + 4, buf, io::kGray);
+    const bool flipped = adv[size_t(i)].first != clean[size_t(i)].first;
+    std::snprintf(buf, sizeof buf, "%s %.0f%%", names[size_t(adv[size_t(i)].first)].c_str(),
+                  100 * adv[size_t(i)].second);
+    canvas.text(20 + 2 * cell_w, y + 28 * scale + 4, buf, flipped ? io::kRed : io::kBlack);
+  }
+  canvas.save_png(path);
+}
+
+attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
+  if (s == "none") return attack::TargetMode::None;
+  if (s == "random") return attack::TargetMode::Random;
+  if (s == "least-likely") return attack::TargetMode::LeastLikely;
+  try {
+    size_t used = 0;
+    o.target_class = std::stoll(s, &used);
+    if (used == s.size()) return attack::TargetMode::Given;
+  } catch (const std::exception&) {
+  }
+  throw Error("--target " + s + ": expected none, random, least-likely or a class index");
+}
+
+nlohmann::json run_attack(AttackOptions& o) {
+  const Device dev = resolve_device(o.device);
+  o.opt.target_mode = parse_target(o.target, o.opt);
+  nets::FashionCNN net;
+  try {
+    net.load_state_dict(io::load_safetensors(o.checkpoint).tensors);
+  } catch (const Error& e) {
+    throw Error(o.checkpoint + " does not hold a FashionCNN state dict: " + e.what());
+  }
+  net.to(dev);
+  net.eval();
+  o.data.test_limit = o.n;
+  data::Dataset test = load_split(o.data, data::Split::Test);
+  const attack::Model model = [&](const Tensor& x) { return net(x); };
+
+  const int64_t N = test.size();
+  int64_t clean_correct = 0, adv_correct = 0, successes = 0;
+  double sum_linf = 0, sum_l2 = 0, sum_l0 = 0;
+  Tensor shown_x, shown_adv;
+  io::ProgressBar bar(o.method, (N + o.batch - 1) / o.batch, !o.json);
+  for (int64_t lo = 0; lo < N; lo += o.batch) {
+    const int64_t hi = std::min(N, lo + o.batch);
+    Tensor x = test.images.slice(lo, hi).contiguous().to(dev);
+    Tensor y = test.labels.slice(lo, hi).contiguous();
+    {
+      NoGradGuard ng;
+      Tensor pred = argmax(net(x), 1).to(Device::cpu());
+      for (int64_t i = 0; i < hi - lo; ++i)
+        clean_correct += pred.data<int64_t>()[i] == y.data<int64_t>()[i];
+    }
+    attack::Result r = attack::run(o.method, model, x, y.to(dev), o.opt);
+    adv_correct += int64_t(std::llround(r.accuracy(y) * double(hi - lo)));
+    for (size_t i = 0; i < r.success.size(); ++i) {
+      successes += r.success[i];
+      sum_linf += r.linf[i];
+      sum_l2 += r.l2[i];
+      sum_l0 += r.l0[i];
+    }
+    if (!shown_x.defined()) {
+      const int64_t k = std::min<int64_t>(o.show, hi - lo);
+      shown_x = x.slice(0, k).to(Device::cpu());
+      shown_adv = r.x_adv.slice(0, k).to(Device::cpu());
+    }
+    char post[96];
+    std::snprintf(post, sizeof post, "adv acc %.3f", double(adv_correct) / double(hi));
+    bar.update(hi / o.batch + (hi % o.batch != 0), post);
+  }
+  bar.finish();
+
+  std::filesystem::create_directories(o.out);
+  const std::string fig = o.out + "/" + o.method + ".png";
+  char title[160];
+  std::snprintf(title, sizeof title, "%s, eps %.4g: clean (left), perturbation, adversarial",
+                o.method.c_str(), o.opt.eps);
+  if (o.show > 0) draw_figure(fig, net, shown_x, shown_adv, test.class_names, dev, title);
+  nlohmann::json j = {{"method", o.method},
+                      {"target", o.target},
+                      {"eps", o.opt.eps},
+                      {"alpha", o.opt.alpha},
+                      {"steps", o.opt.steps},
+                      {"restarts", o.opt.restarts},
+                      {"random_start", o.opt.random_start},
+                      {"n", N},
+                      {"device", dev.str()},
+                      {"clean_accuracy", double(clean_correct) / double(N)},
+                      {"adv_accuracy", double(adv_correct) / double(N)},
+                      {"success_rate", double(successes) / double(N)},
+                      {"mean_linf", sum_linf / double(N)},
+                      {"mean_l2", sum_l2 / double(N)},
+                      {"mean_l0", sum_l0 / double(N)},
+                      {"figure", o.show > 0 ? fig : ""}};
+  std::ofstream(o.out + "/" + o.method + ".json") << j.dump(2) << "\n";
+  return j;
+}
+
+}  // namespace
+
+void register_attack(CLI::App& app) {
+  auto o = std::make_shared<AttackOptions>();
+  CLI::App* a = app.add_subcommand(
+      "attack",
+      "Adversarial examples against a FashionCNN checkpoint on the first N test images:\n"
+      "clean and adversarial accuracy, success rate, mean L-inf/L2/L0 of the perturbation,\n"
+      "and DIR/<method>.png (original, perturbation, adversarial, with predictions).");
+  a->add_option("--checkpoint", o->checkpoint, "FashionCNN weights (.safetensors)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  a->add_option("--method", o->method,
+                "fgsm, bim, pgd, pgd-l2, mifgsm, targeted (CE(target) + lambda ||x - x0||^2), "
+                "onepixel (differential evolution) or noise (random signs of size eps: the "
+                "control)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(attack::method_names()));
+  a->add_option("--eps", o->opt.eps, "perturbation budget in pixel units (L2 radius for pgd-l2)")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
+  a->add_option("--alpha", o->opt.alpha, "step size of the iterative attacks")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 100.0));
+  a->add_option("--steps", o->opt.steps, "iterations of bim, pgd, pgd-l2, mifgsm, targeted")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  a->add_option("--restarts", o->opt.restarts, "random restarts of pgd and pgd-l2")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  a->add_flag("--random-start", o->opt.random_start,
+              "start pgd/pgd-l2 (and fgsm: the 'fast' variant) at a random point of the ball");
+  a->add_option("--target", o->target,
+                "none (untargeted), a class index, random (a class other than the label) or "
+                "least-likely")
+      ->capture_default_str();
+  a->add_option("--lambda", o->opt.lambda, "targeted: weight of ||x - x0||^2")
+      ->capture_default_str();
+  a->add_option("--pixels", o->opt.pixels, "onepixel: pixels changed per image")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 784));
+  a->add_option("--n", o->n, "attack the first N test images (0: all 10,000)")
+      ->check(CLI::NonNegativeNumber);
+  a->add_option("--batch", o->batch, "images per batch")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(1), int64_t(100000)));
+  a->add_option("--show", o->show, "images in the figure (0: no figure)")
+      ->capture_default_str()
+      ->check(CLI::Range(int64_t(0), int64_t(32)));
+  a->add_option("--seed", o->opt.seed, "seed of random starts, targets and noise")
+      ->capture_default_str();
+  a->add_option("--data", o->data.dir, "MNIST-format folder (default: Fashion-MNIST)");
+  a->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
+  a->add_option("--out", o->out, "output folder (figure and JSON report)")->capture_default_str();
+  a->add_flag("--json", o->json,
+              "print one JSON object (clean_accuracy, adv_accuracy, success_rate, n, mean_linf, "
+              "mean_l2, ...) on stdout");
+  a->callback([o] {
+    nlohmann::json j = run_attack(*o);
+    if (o->json) {
+      std::cout << j.dump() << "\n";
+      return;
+    }
+    std::printf("%s (eps %.4g) on %lld test images\n", o->method.c_str(), o->opt.eps,
+                (long long)j["n"].get<int64_t>());
+    std::printf("clean accuracy        %.4f\n", j["clean_accuracy"].get<double>());
+    std::printf("adversarial accuracy  %.4f\n", j["adv_accuracy"].get<double>());
+    std::printf("success rate          %.4f\n", j["success_rate"].get<double>());
+    std::printf("mean |d|_inf %.4f  |d|_2 %.4f  |d|_0 %.1f\n", j["mean_linf"].get<double>(),
+                j["mean_l2"].get<double>(), j["mean_l0"].get<double>());
+    if (o->show > 0) std::printf("figure: %s\n", j["figure"].get<std::string>().c_str());
+  });
+}
+
+}  // namespace nabla::cli
