@@ -99,11 +99,7 @@ nlohmann::json run_attack(AttackOptions& o) {
   const Device dev = resolve_device(o.device);
   o.opt.target_mode = parse_target(o.target, o.opt);
   nets::FashionCNN net;
-  try {
-    net.load_state_dict(io::load_safetensors(o.checkpoint).tensors);
-  } catch (const Error& e) {
-    throw Error(o.checkpoint + " does not hold a FashionCNN state dict: " + e.what());
-  }
+  load_checkpoint(net, o.checkpoint);
   net.to(dev);
   net.eval();
   o.data.test_limit = o.n;

@@ -32,6 +32,15 @@ nlohmann::json EvalResult::to_json() const {
           {"class_names", class_names}};
 }
 
+void load_checkpoint(nn::Module& net, const std::string& path) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  try {
+    net.load_state_dict(file.tensors);
+  } catch (const Error& e) {
+    throw Error(path + " does not hold a " + net.type_name() + " state dict: " + e.what());
+  }
+}
+
 EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Device dev,
                     bool progress) {
   NABLA_CHECK(ds.size() > 0, "evaluate: the data set is empty");
@@ -123,13 +132,8 @@ void register_classify_eval(CLI::App& classify) {
                  "print one JSON object (accuracy, n, loss, per_class, confusion) on stdout");
   eval->callback([o] {
     const Device dev = resolve_device(o->device);
-    io::SafetensorsFile file = io::load_safetensors(o->checkpoint);
     nets::FashionCNN net;
-    try {
-      net.load_state_dict(file.tensors);
-    } catch (const Error& e) {
-      throw Error(o->checkpoint + " does not hold a FashionCNN state dict: " + e.what());
-    }
+    load_checkpoint(net, o->checkpoint);
     net.to(dev);
     data::Dataset test = load_split(o->data, data::Split::Test);
     EvalResult r = evaluate(net, test, o->batch, dev, !o->json);

@@ -55,9 +55,14 @@ struct EvalResult {
 EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Device dev,
                     bool progress);
 
+// Loads a FashionCNN state dict (ours or PyTorch's, safetensors) into net; the error names the
+// file and every missing, unexpected or mis-shaped key.
+void load_checkpoint(nn::Module& net, const std::string& path);
+
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`
 void register_attack(CLI::App& app);
+void register_robustness(CLI::App& app);
 void register_demo(CLI::App& app);
 void register_squares(CLI::App& app);
 

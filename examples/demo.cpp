@@ -102,7 +102,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
     std::fprintf(stderr, "== 2. reloading %s ==\n", train["checkpoint"].get<std::string>().c_str());
   const Device dev = resolve_device(o.device);
   nets::FashionCNN net;
-  net.load_state_dict(io::load_safetensors(train["checkpoint"].get<std::string>()).tensors);
+  load_checkpoint(net, train["checkpoint"].get<std::string>());
   net.to(dev);
   data::Dataset test = load_split(cfg.data, data::Split::Test);
   EvalResult ev = evaluate(net, test, 256, dev, false);

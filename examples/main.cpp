@@ -3,6 +3,7 @@
 //   nabla classify train   train FashionCNN on Fashion-MNIST (or any MNIST-format set)
 //   nabla classify eval    test accuracy, per-class accuracy, confusion matrix of a checkpoint
 //   nabla attack           adversarial examples against a checkpoint (engine/attack)
+//   nabla robustness       accuracy against eps, and the transferability matrix
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
 #include <cstdio>
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "nabla 0.1.0");
   nabla::cli::register_classify(app);
   nabla::cli::register_attack(app);
+  nabla::cli::register_robustness(app);
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
   try {

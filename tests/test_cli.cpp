@@ -211,7 +211,7 @@ TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accur
         doctest::Approx(jc["test_accuracy"].get<double>()).epsilon(0.02));
 }
 
-TEST_CASE("nabla attack: FGSM and PGD hurt, the noise control barely does, norms stay in eps") {
+TEST_CASE("nabla attack and robustness: FGSM and PGD hurt, noise barely does, norms stay in eps") {
   if (!have_fashion_mnist()) return;
   const std::string dir = scratch("attack");
   Run t = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 4000 --test-limit " +
@@ -237,6 +237,22 @@ TEST_CASE("nabla attack: FGSM and PGD hurt, the noise control barely does, norms
     CHECK((*j)["success_rate"].get<double>() >= 1 - (*j)["adv_accuracy"].get<double>() - 1e-9);
   }
   CHECK(std::filesystem::file_size(dir + "/fgsm.png") > 2000);
+
+  // robustness: the eps sweep starts at the clean accuracy and falls; the transferability
+  // matrix of a model with itself is the white-box FGSM accuracy everywhere.
+  const std::string model = dir + "/model.safetensors";
+  Run rb = run(kBin + "/nabla robustness --json --n 300 --eps 0,0.05,0.1 --methods fgsm" +
+               " --checkpoint " + model + " --models " + model + " --out " + dir);
+  REQUIRE_MESSAGE(rb.status == 0, rb.out);
+  nlohmann::json rj = nlohmann::json::parse(rb.out);
+  REQUIRE(rj["sweep"].size() == 3);
+  CHECK(rj["sweep"][0]["accuracy"].get<double>() == doctest::Approx(clean));
+  CHECK(rj["sweep"][2]["accuracy"].get<double>() ==
+        doctest::Approx(fgsm["adv_accuracy"].get<double>()));
+  CHECK(rj["sweep"][1]["accuracy"].get<double>() < clean);
+  CHECK(rj["transfer"]["accuracy"][0][1].get<double>() ==
+        doctest::Approx(fgsm["adv_accuracy"].get<double>()));
+  CHECK(std::filesystem::file_size(dir + "/robustness.png") > 2000);
   Run bad =
       run(kBin + "/nabla attack --checkpoint " + dir + "/model.safetensors --target cat 2>&1");
   CHECK(bad.status != 0);
