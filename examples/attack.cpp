@@ -49,10 +49,11 @@ std::vector<std::pair<int64_t, double>> predictions(nn::Module& net, const Tenso
   return out;
 }
 
-// Rows of three panels: x, the perturbation (x_adv - x scaled so its largest |value| is 0.5,
-// around gray), x_adv; under each, the predicted class and its confidence.
-void draw_figure(const std::string& path, nn::Module& net, const Tensor& x, const Tensor& x_adv,
-                 const std::vector<std::string>& names, Device dev, const std::string& title) {
+}  // namespace
+
+void draw_attack_figure(const std::string& path, nn::Module& net, const Tensor& x,
+                        const Tensor& x_adv, const std::vector<std::string>& names, Device dev,
+                        const std::string& title) {
   const int n = int(x.size(0)), scale = 4, cell_w = 28 * scale + 40, cell_h = 28 * scale + 34;
   auto clean = predictions(net, x, dev), adv = predictions(net, x_adv, dev);
   io::Canvas canvas(3 * cell_w + 40, n * cell_h + 40);
@@ -81,6 +82,8 @@ void draw_figure(const std::string& path, nn::Module& net, const Tensor& x, cons
   }
   canvas.save_png(path);
 }
+
+namespace {
 
 attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
   if (s == "none") return attack::TargetMode::None;
@@ -145,7 +148,7 @@ nlohmann::json run_attack(AttackOptions& o) {
   char title[160];
   std::snprintf(title, sizeof title, "%s, eps %.4g: clean (left), perturbation, adversarial",
                 o.method.c_str(), o.opt.eps);
-  if (o.show > 0) draw_figure(fig, net, shown_x, shown_adv, test.class_names, dev, title);
+  if (o.show > 0) draw_attack_figure(fig, net, shown_x, shown_adv, test.class_names, dev, title);
   nlohmann::json j = {{"method", o.method},
                       {"target", o.target},
                       {"eps", o.opt.eps},

@@ -59,6 +59,12 @@ EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Dev
 // file and every missing, unexpected or mis-shaped key.
 void load_checkpoint(nn::Module& net, const std::string& path);
 
+// The attack figure (nabla attack, the demo): rows of original, perturbation (scaled to be
+// seen), adversarial, each with the predicted class and its confidence.
+void draw_attack_figure(const std::string& path, nn::Module& net, const Tensor& x,
+                        const Tensor& x_adv, const std::vector<std::string>& names, Device dev,
+                        const std::string& title);
+
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`
 void register_attack(CLI::App& app);

@@ -5,7 +5,9 @@
 //   4. takes the input gradient of each predicted class score, dS_c/dx (vanilla saliency),
 //      and shows it as heat maps under the images (DIR/saliency.png); only dS/dx is asked of
 //      autograd, so no weight-gradient kernel runs, and the report counts them,
-//   5. writes DIR/report.json and DIR/report.md.
+//   5. attacks the whole test set with FGSM at eps = 0.1 (the input gradient as an attack):
+//      accuracy under attack, and DIR/attack.png (original, perturbation, adversarial),
+//   6. writes DIR/report.json and DIR/report.md.
 // Later issues add their parts (attacks, explanations, GANs) to the same folder.
 #include <algorithm>
 #include <cmath>
@@ -15,6 +17,7 @@
 #include <iostream>
 #include <memory>
 
+#include <nabla/attack/attack.h>
 #include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/io/image.h>
@@ -129,6 +132,29 @@ nlohmann::json run_demo(const DemoOptions& o) {
   int64_t right = 0;
   for (int64_t i = 0; i < n_show; ++i) right += pred.data<int64_t>()[i] == truth.data<int64_t>()[i];
 
+  // 5. FGSM at eps = 0.1 on the whole test set: the input gradient as an attack.
+  if (!o.json) std::fprintf(stderr, "== 5. FGSM, eps 0.1 ==\n");
+  attack::Options aopt;
+  aopt.eps = 0.1;
+  const attack::Model model = [&](const Tensor& xb) { return net(xb); };
+  int64_t adv_correct = 0;
+  Tensor fig_x, fig_adv;
+  for (int64_t lo = 0; lo < test.size(); lo += 500) {
+    const int64_t hi = std::min(test.size(), lo + 500);
+    Tensor xb = test.images.slice(lo, hi).contiguous().to(dev);
+    Tensor yb = test.labels.slice(lo, hi).contiguous();
+    attack::Result r = attack::fgsm(model, xb, yb.to(dev), aopt);
+    adv_correct += int64_t(std::llround(r.accuracy(yb) * double(hi - lo)));
+    if (!fig_x.defined()) {
+      fig_x = xb.slice(0, 4).to(Device::cpu());
+      fig_adv = r.x_adv.slice(0, 4).to(Device::cpu());
+    }
+  }
+  const double fgsm_acc = double(adv_correct) / double(test.size());
+  const std::string attack_png = o.out + "/attack.png";
+  draw_attack_figure(attack_png, net, fig_x, fig_adv, test.class_names, dev,
+                     "FGSM, eps 0.1: original, perturbation, adversarial");
+
   const std::string pred_png = o.out + "/predictions.png", sal_png = o.out + "/saliency.png";
   draw_predictions(pred_png, images, pred, truth, test.class_names);
   draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8), pred, test.class_names);
@@ -142,8 +168,11 @@ nlohmann::json run_demo(const DemoOptions& o) {
                            {"shown", n_show},
                            {"shown_correct", right},
                            {"weight_gradient_kernels_in_grad_x", weight_kernels},
+                           {"fgsm_eps", 0.1},
+                           {"fgsm_accuracy", fgsm_acc},
                            {"files",
                             {{"predictions", pred_png},
+                             {"attack", attack_png},
                              {"saliency", sal_png},
                              {"checkpoint", train["checkpoint"]},
                              {"metrics", train["metrics"]},
@@ -157,13 +186,14 @@ nlohmann::json run_demo(const DemoOptions& o) {
      << "| test accuracy (" << ev.n << " images) | " << ev.accuracy() << " |\n"
      << "| training throughput | " << std::lround(train["images_per_second"].get<double>())
      << " img/s |\n"
-     << "| weight-gradient kernels run by grad(S, {x}) | " << weight_kernels << " |\n\n"
+     << "| weight-gradient kernels run by grad(S, {x}) | " << weight_kernels << " |\n"
+     << "| accuracy under FGSM, eps 0.1 | " << fgsm_acc << " |\n\n"
      << "| class | test accuracy |\n|---|---|\n";
   for (const auto& pc : report["per_class"])
     md << "| " << pc["class"].get<std::string>() << " | " << pc["accuracy"].get<double>() << " |\n";
   md << "\n"
      << "![curves](classify/curves.png)\n\n![predictions](predictions.png)\n\n"
-     << "![saliency](saliency.png)\n";
+     << "![saliency](saliency.png)\n\n![attack](attack.png)\n";
   return report;
 }
 
