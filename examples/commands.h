@@ -36,6 +36,12 @@ struct TrainConfig {
   std::string device = "auto", out = "runs/classify";
   DataOptions data;
   bool json = false, quiet = false;
+  // Adversarial training (seeds 001-003): loss = CE(x) + adv_weight * CE(x_adv)
+  //   + logit_pairing * mean_n ||f(x)_n - f(x_adv)_n||^2, x_adv crafted each step against the
+  //   current weights ("fgsm": one step of 1.25 eps from a random start in the eps box, "fast is
+  //   better than free"; "pgd": 7 steps of eps/4 from a random start). adv = "none": plain.
+  std::string adv = "none";
+  double adv_eps = 0.1, adv_weight = 1.0, logit_pairing = 0;
 };
 // Trains FashionCNN, writes out/{metrics.csv, curves.png, model.safetensors}; returns the
 // summary that `--json` prints (test accuracy, timings, paths).

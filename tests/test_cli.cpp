@@ -258,3 +258,23 @@ TEST_CASE("nabla attack and robustness: FGSM and PGD hurt, noise barely does, no
   CHECK(bad.status != 0);
   CHECK(bad.out.find("--target cat") != std::string::npos);
 }
+
+TEST_CASE("classify train --adv fgsm: the adversarially trained model resists FGSM better") {
+  if (!have_fashion_mnist()) return;
+  const std::string args = " --json --epochs 1 --train-limit 4000 --test-limit 200 --seed 1 ";
+  const std::string plain = scratch("plain"), robust = scratch("robust");
+  Run p = run(kBin + "/nabla classify train" + args + "--out " + plain);
+  Run r = run(kBin + "/nabla classify train" + args + "--adv fgsm --adv-eps 0.1 --out " + robust);
+  REQUIRE_MESSAGE(p.status == 0, p.out);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  CHECK(nlohmann::json::parse(r.out)["adv"] == "fgsm");
+  auto fgsm_acc = [&](const std::string& dir) {
+    Run a = run(kBin + "/nabla attack --json --method fgsm --eps 0.1 --n 1000 --show 0 " +
+                "--checkpoint " + dir + "/model.safetensors --out " + dir);
+    REQUIRE_MESSAGE(a.status == 0, a.out);
+    return nlohmann::json::parse(a.out)["adv_accuracy"].get<double>();
+  };
+  const double a_plain = fgsm_acc(plain), a_robust = fgsm_acc(robust);
+  MESSAGE("FGSM eps 0.1 accuracy: plain " << a_plain << ", adversarially trained " << a_robust);
+  CHECK(a_robust > a_plain + 0.05);
+}
