@@ -4,6 +4,8 @@
 //                                  backward, SGD (momentum 0.9) step; items = images
 //   fashioncnn_forward             the forward and the loss only (no autograd recording)
 //   fashioncnn_forward_backward    forward, loss and backward, no optimizer step
+//   fashioncnn_pgd10               PGD-10 (L-inf, eps 0.1, alpha 0.01, no random start, no early
+//                                  stop) on a batch of 256: ten input gradients and fused steps
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -12,6 +14,7 @@
 #include <cstdio>
 #include <string>
 
+#include <nabla/attack/attack.h>
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/classifier.h>
@@ -68,6 +71,25 @@ void forward_backward(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
+void pgd10(benchmark::State& state, Device d) {
+  Setup s(d);
+  s.net.eval();
+  constexpr int64_t kPgdBatch = 256;
+  Tensor x = rand({kPgdBatch, 1, 28, 28}, DType::Float32, Device::cpu(), &s.gen).to(d);
+  Tensor y = randint(0, 10, {kPgdBatch}, &s.gen).to(d);
+  attack::Options opt;
+  opt.eps = 0.1;
+  opt.alpha = 0.01;
+  opt.steps = 10;
+  opt.early_stop = false;
+  const attack::Model model = [&](const Tensor& xb) { return s.net(xb); };
+  for (auto _ : state) {
+    attack::Result r = attack::pgd_linf(model, x, y, opt);
+    benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
+  }
+  state.SetItemsProcessed(state.iterations() * kPgdBatch);
+}
+
 void register_all(Device d, const std::string& suffix) {
   benchmark::RegisterBenchmark(("BM_fashioncnn_train_step" + suffix).c_str(), train_step, d)
       ->Unit(benchmark::kMillisecond)
@@ -77,6 +99,9 @@ void register_all(Device d, const std::string& suffix) {
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_fashioncnn_forward_backward" + suffix).c_str(),
                                forward_backward, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_fashioncnn_pgd10" + suffix).c_str(), pgd10, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

@@ -11,6 +11,9 @@ Workloads (later issues add theirs):
                              SGD momentum 0.9 step
   fashioncnn_forward         forward + loss, no autograd
   fashioncnn_forward_backward  forward + loss + backward, no optimizer step
+  fashioncnn_pgd10           PGD-10 on a batch of 256 (L-inf, eps 0.1, alpha 0.01, no random
+                             start): ten input gradients (no weight gradients) and projected
+                             sign steps; items = attacked images
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
@@ -26,7 +29,8 @@ import subprocess
 import sys
 import time
 
-WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward"]
+WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
+             "fashioncnn_pgd10"]
 
 
 def nabla_rates(build_dir, threads, min_time, device):
@@ -93,8 +97,24 @@ def torch_rates(threads, min_time, device):
         loss.backward()
         return loss.item()
 
+    xp = torch.rand(256, 1, 28, 28, device=device)
+    yp = torch.randint(0, 10, (256,), device=device)
+
+    def pgd10():
+        net.eval()
+        xa = xp.clone()
+        for _ in range(10):
+            xa.requires_grad_(True)
+            loss = F.cross_entropy(net(xa), yp, reduction="sum")
+            (g,) = torch.autograd.grad(loss, [xa])
+            with torch.no_grad():
+                xa = torch.min(torch.max(xa + 0.01 * g.sign(), xp - 0.1), xp + 0.1).clamp(0, 1)
+        net.train()
+        return xa[0, 0, 0, 0].item()
+
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
-           "fashioncnn_forward_backward": forward_backward}
+           "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10}
+    batch_of = {"fashioncnn_pgd10": 256}
     rates = {}
     for name, fn in fns.items():
         for _ in range(3):
@@ -105,7 +125,7 @@ def torch_rates(threads, min_time, device):
             while time.perf_counter() - t0 < min_time:
                 fn()
                 n += 1
-            runs.append(64 * n / (time.perf_counter() - t0))
+            runs.append(batch_of.get(name, 64) * n / (time.perf_counter() - t0))
         rates[name] = sorted(runs)[1]
     return rates, torch.__version__
 

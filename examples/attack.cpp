@@ -156,6 +156,7 @@ nlohmann::json run_attack(AttackOptions& o) {
                       {"steps", o.opt.steps},
                       {"restarts", o.opt.restarts},
                       {"random_start", o.opt.random_start},
+                      {"early_stop", o.opt.early_stop},
                       {"n", N},
                       {"device", dev.str()},
                       {"clean_accuracy", double(clean_correct) / double(N)},
@@ -201,6 +202,10 @@ void register_attack(CLI::App& app) {
       ->check(CLI::Range(1, 1000));
   a->add_flag("--random-start", o->opt.random_start,
               "start pgd/pgd-l2 (and fgsm: the 'fast' variant) at a random point of the ball");
+  a->add_flag(
+      "--no-early-stop", [o](int64_t) { o->opt.early_stop = false; },
+      "keep attacking samples that already fool the model (plain FGSM/PGD, as most "
+      "reference implementations; by default a sample is frozen once it succeeds)");
   a->add_option("--target", o->target,
                 "none (untargeted), a class index, random (a class other than the label) or "
                 "least-likely")
