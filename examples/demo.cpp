@@ -230,8 +230,10 @@ void register_demo(CLI::App& app) {
                 (long long)r["shown_correct"].get<int64_t>(), (long long)r["shown"].get<int64_t>());
     std::printf("weight-gradient kernels run by grad(S, {x}): %lld\n",
                 (long long)r["weight_gradient_kernels_in_grad_x"].get<int64_t>());
+    std::printf("accuracy under FGSM (eps 0.1) on the same images: %.4f\n",
+                r["fgsm_accuracy"].get<double>());
     std::printf(
-        "report: %s/report.md (pictures: predictions.png, saliency.png, "
+        "report: %s/report.md (pictures: predictions.png, saliency.png, attack.png, "
         "classify/curves.png)\n",
         o->out.c_str());
   });
