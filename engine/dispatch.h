@@ -23,7 +23,7 @@ bool select_device(Device d, const char* kernel);
 #else
 // select_device throws for a CUDA device here; the conditional (rather than a comma) gives the
 // template-id a context in which it names one function.
-#define NABLA_KERNEL(dev, ...)                                                           \
+#define NABLA_KERNEL(dev, ...)                                                      \
   (::nabla::detail::select_device((dev), #__VA_ARGS__) ? &::nabla::cpu::__VA_ARGS__ \
                                                        : &::nabla::cpu::__VA_ARGS__)
 #endif
