@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include <nabla/attack/attack.h>
 #include <nabla/data/mnist.h>
 #include <nabla/nn/module.h>
 #include <nabla/tensor.h>
@@ -70,6 +71,12 @@ void load_checkpoint(nn::Module& net, const std::string& path);
 void draw_attack_figure(const std::string& path, nn::Module& net, const Tensor& x,
                         const Tensor& x_adv, const std::vector<std::string>& names, Device dev,
                         const std::string& title);
+
+// Accuracy of `target` on ds after `method` (an engine/attack name) with opt attacked each
+// batch against `source` (source == target: the white-box attack). eps 0: clean accuracy.
+double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::Dataset& ds,
+                            const std::string& method, const attack::Options& opt, int64_t batch,
+                            Device dev);
 
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`

@@ -25,6 +25,24 @@
 
 namespace nabla::cli {
 
+double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::Dataset& ds,
+                            const std::string& method, const attack::Options& opt, int64_t batch,
+                            Device dev) {
+  const attack::Model model = [&](const Tensor& x) { return source(x); };
+  int64_t correct = 0;
+  for (int64_t lo = 0; lo < ds.size(); lo += batch) {
+    const int64_t hi = std::min(ds.size(), lo + batch);
+    Tensor x = ds.images.slice(lo, hi).contiguous().to(dev);
+    Tensor y = ds.labels.slice(lo, hi).contiguous();
+    Tensor x_adv = opt.eps > 0 ? attack::run(method, model, x, y.to(dev), opt).x_adv : x;
+    NoGradGuard ng;
+    Tensor pred = argmax(target(x_adv), 1).to(Device::cpu());
+    for (int64_t i = 0; i < hi - lo; ++i)
+      correct += pred.data<int64_t>()[i] == y.data<int64_t>()[i];
+  }
+  return double(correct) / double(ds.size());
+}
+
 namespace {
 
 struct RobustnessOptions {
@@ -61,25 +79,6 @@ std::vector<double> parse_eps(const std::string& s) {
   }
   NABLA_CHECK(!out.empty(), "--eps: no value in '", s, "'");
   return out;
-}
-
-// Accuracy of `target` on adversarial examples crafted against `source`, over the data set.
-double adversarial_accuracy(nets::FashionCNN& source, nets::FashionCNN& target,
-                            const data::Dataset& ds, const std::string& method,
-                            const attack::Options& opt, int64_t batch, Device dev) {
-  const attack::Model model = [&](const Tensor& x) { return source(x); };
-  int64_t correct = 0;
-  for (int64_t lo = 0; lo < ds.size(); lo += batch) {
-    const int64_t hi = std::min(ds.size(), lo + batch);
-    Tensor x = ds.images.slice(lo, hi).contiguous().to(dev);
-    Tensor y = ds.labels.slice(lo, hi).contiguous();
-    Tensor x_adv = opt.eps > 0 ? attack::run(method, model, x, y.to(dev), opt).x_adv : x;
-    NoGradGuard ng;
-    Tensor pred = argmax(target(x_adv), 1).to(Device::cpu());
-    for (int64_t i = 0; i < hi - lo; ++i)
-      correct += pred.data<int64_t>()[i] == y.data<int64_t>()[i];
-  }
-  return double(correct) / double(ds.size());
 }
 
 nlohmann::json run_robustness(const RobustnessOptions& o) {

@@ -127,10 +127,7 @@ void Module::load_state_dict(const StateDict& sd, bool strict) {
   for (auto& [n, slot] : slots) {
     auto it = sd.find(n);
     if (it == sd.end()) continue;
-    Tensor src = it->second.detach();
-    if (src.dtype() != slot->dtype()) src = src.to(Device::cpu()).to(slot->dtype());
-    if (src.device() != slot->device()) src = src.to(slot->device());
-    copy_(*slot, src);
+    copy_(*slot, it->second.detach());  // converts dtype and crosses devices as needed
   }
 }
 
@@ -139,34 +136,31 @@ void Module::train(bool on) {
   for (auto& [_, child] : children_) child->train(on);
 }
 
-void Module::to(Device d) {
+void Module::retarget(const std::function<Tensor(const Tensor&)>& move, bool int64_buffers) {
   std::vector<std::pair<std::string, Tensor*>> slots;
   collect("", true, false, slots);
   for (auto& [_, slot] : slots) {
-    if (slot->device() == d) continue;
-    *slot = slot->detach().to(d);
+    const Tensor detached = slot->detach();
+    Tensor moved = move(detached);
+    if (moved.impl() == detached.impl()) continue;  // already there: keep the same leaf
+    *slot = moved;
     slot->set_requires_grad(true);
   }
   slots.clear();
   collect("", false, true, slots);
   for (auto& [_, slot] : slots)
-    if (slot->device() != d) *slot = slot->to(d);
+    if (int64_buffers || slot->dtype() != DType::Int64) *slot = move(*slot);
+}
+
+void Module::to(Device d) {
+  retarget([d](const Tensor& t) { return t.to(d); }, true);
 }
 
 void Module::to(DType dt) {
   NABLA_CHECK(dt != DType::Int64, type_name_, ".to: parameters must stay floating (asked for ",
               dtype_name(dt), ")");
-  std::vector<std::pair<std::string, Tensor*>> slots;
-  collect("", true, false, slots);
-  for (auto& [_, slot] : slots) {
-    if (slot->dtype() == dt) continue;
-    *slot = slot->detach().to(dt);
-    slot->set_requires_grad(true);
-  }
-  slots.clear();
-  collect("", false, true, slots);
-  for (auto& [_, slot] : slots)
-    if (slot->dtype() != DType::Int64 && slot->dtype() != dt) *slot = slot->to(dt);
+  // Integer buffers (num_batches_tracked) keep their dtype.
+  retarget([dt](const Tensor& t) { return t.to(dt); }, false);
 }
 
 void Module::zero_grad() {

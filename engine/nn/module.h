@@ -11,6 +11,7 @@
 // therefore neither copyable nor movable; networks hold children through shared_ptr.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -88,6 +89,9 @@ class Module {
  private:
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void check_new_name(const std::string& name) const;
+  // Replaces every parameter and buffer by move(it); parameters stay leaves with requires_grad.
+  // int64 buffers are skipped unless int64_buffers.
+  void retarget(const std::function<Tensor(const Tensor&)>& move, bool int64_buffers);
   // (dotted name, slot) for every parameter or buffer below this module.
   void collect(const std::string& prefix, bool params, bool buffers,
                std::vector<std::pair<std::string, Tensor*>>& out) const;
