@@ -14,6 +14,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include <nabla/nn/layers.h>
 
@@ -31,5 +32,31 @@ class FashionCNN : public nn::Module {
   std::shared_ptr<nn::Conv2d> conv1, conv2;
   std::shared_ptr<nn::Linear> fc1, fc2;
 };
+
+// FashionGAP: a classifier that ends in global average pooling, the architecture CAM needs
+// (Zhou et al.: the class score is a weighted sum of the pooled feature maps).
+//
+//   features = Sequential(Conv2d(1, 32, 3, padding=1), ReLU, MaxPool2d(2),
+//                         Conv2d(32, 64, 3, padding=1), ReLU, MaxPool2d(2),
+//                         Conv2d(64, 128, 3, padding=1), ReLU)              [N, 128, 7, 7]
+//   global average pooling                                                 [N, 128]
+//   fc = Linear(128, 10)                                                   logits [N, 10]
+//
+// Names as PyTorch spells them: features.0.weight, features.3.weight, features.6.weight, fc.weight.
+class FashionGAP : public nn::Module {
+ public:
+  static constexpr int64_t kClasses = 10, kChannels = 1, kSize = 28, kFeatures = 128;
+  explicit FashionGAP(Generator* gen = nullptr);
+  // requires: x [N, 1, 28, 28]. ensures: logits [N, 10].
+  Tensor forward(const Tensor& x) override;
+
+  std::shared_ptr<nn::Sequential> features;
+  std::shared_ptr<nn::Linear> fc;
+};
+
+// The Fashion-MNIST classifiers by name: "fashioncnn" or "gap" (else nabla::Error).
+std::shared_ptr<nn::Module> make_classifier(const std::string& arch, Generator* gen = nullptr);
+// The name of the classifier whose state dict has exactly sd's keys, or "" when none has.
+std::string classifier_arch(const nn::StateDict& sd);
 
 }  // namespace nabla::nets

@@ -14,6 +14,43 @@ Tensor Module::forward(const Tensor& x) {
               ")");
 }
 
+Tensor Module::operator()(const Tensor& x) {
+  Tensor y = forward(x);
+  for (const auto& [_, h] : forward_hooks_)
+    if (std::optional<Tensor> r = h(*this, x, y)) y = *r;
+  return y;
+}
+
+int64_t Module::add_forward_hook(ForwardHook h) {
+  NABLA_CHECK(h != nullptr, type_name_, ": add_forward_hook: the hook is empty");
+  forward_hooks_.emplace_back(next_hook_id_, std::move(h));
+  return next_hook_id_++;
+}
+
+void Module::remove_forward_hook(int64_t id) {
+  std::erase_if(forward_hooks_, [id](const auto& p) { return p.first == id; });
+}
+
+std::vector<std::pair<std::string, std::shared_ptr<Module>>> Module::named_modules() const {
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> out;
+  for (const auto& [n, child] : children_) {
+    out.emplace_back(n, child);
+    for (auto& [sub, m] : child->named_modules()) out.emplace_back(n + "." + sub, m);
+  }
+  return out;
+}
+
+Module& Module::submodule(const std::string& name) {
+  if (name.empty()) return *this;
+  std::string names;
+  for (const auto& [n, m] : named_modules()) {
+    if (n == name) return *m;
+    names += (names.empty() ? "" : ", ") + n + " (" + m->type_name() + ")";
+  }
+  throw Error(type_name_ + ": no module named '" + name +
+              "'; it has: " + (names.empty() ? std::string("no submodules") : names));
+}
+
 void Module::check_new_name(const std::string& name) const {
   NABLA_CHECK(!name.empty() && name.find('.') == std::string::npos, type_name_, ": invalid name '",
               name, "' (non-empty, no '.')");
@@ -194,7 +231,7 @@ Sequential& Sequential::add(std::shared_ptr<Module> m) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor h = x;
-  for (const auto& [_, child] : children()) h = child->forward(h);
+  for (const auto& [_, child] : children()) h = (*child)(h);
   return h;
 }
 

@@ -14,6 +14,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,7 +36,18 @@ class Module {
   // requires: a module with a single-tensor forward (layers, Sequential, the nets).
   // ensures:  the module applied to x; recorded by autograd like any op.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // ensures: forward(x), then each forward hook in registration order (PyTorch's __call__).
+  //          Networks call their children through operator(), so hooks see every layer.
+  Tensor operator()(const Tensor& x);
+
+  // Forward hooks (torch's register_forward_hook): h(module, input, output) runs after
+  // forward; returning a tensor replaces the output. Grad-CAM and CAM use them to capture a
+  // layer's activation. add_forward_hook returns an id for remove_forward_hook (unknown ids are
+  // ignored); ForwardHookGuard removes its hook when it goes out of scope.
+  using ForwardHook =
+      std::function<std::optional<Tensor>(Module& m, const Tensor& input, const Tensor& output)>;
+  int64_t add_forward_hook(ForwardHook h);
+  void remove_forward_hook(int64_t id);
 
   // The type name ("Conv2d") and a one-line description of the configuration
   // ("Conv2d(1, 32, kernel_size=3, padding=1)"); print() shows the tree.
@@ -51,6 +63,12 @@ class Module {
     return children_;
   }
   int64_t num_parameters() const;  // total element count
+  // Every module below this one with its dotted name ("conv2", "features.6"), depth first in
+  // registration order; the module itself is not included.
+  std::vector<std::pair<std::string, std::shared_ptr<Module>>> named_modules() const;
+  // requires: name is "" (this module) or the dotted name of a module below it.
+  // ensures:  that module; otherwise nabla::Error listing the names that exist.
+  Module& submodule(const std::string& name);
 
   // Parameters and buffers by their dotted names (values share storage with the module: clone
   // before mutating a copy).
@@ -100,6 +118,22 @@ class Module {
   bool training_ = true;
   std::vector<std::pair<std::string, Tensor*>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
+  std::vector<std::pair<int64_t, ForwardHook>> forward_hooks_;
+  int64_t next_hook_id_ = 0;
+};
+
+// Removes a forward hook when it goes out of scope (also on exceptions).
+class ForwardHookGuard {
+ public:
+  ForwardHookGuard(Module& m, Module::ForwardHook h)
+      : m_(m), id_(m.add_forward_hook(std::move(h))) {}
+  ~ForwardHookGuard() { m_.remove_forward_hook(id_); }
+  ForwardHookGuard(const ForwardHookGuard&) = delete;
+  ForwardHookGuard& operator=(const ForwardHookGuard&) = delete;
+
+ private:
+  Module& m_;
+  int64_t id_;
 };
 
 // Applies its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
