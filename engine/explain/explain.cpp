@@ -357,10 +357,12 @@ Tensor gradcam_raw(nn::Module& model, const Tensor& x, const Options& opt, bool 
 }
 
 Tensor gradcam(nn::Module& model, const Tensor& x, const Options& opt) {
+  check_images("gradcam", x);
   return upsample_maps(gradcam_raw(model, x, opt, false), x.size(2), x.size(3));
 }
 
 Tensor gradcam_pp(nn::Module& model, const Tensor& x, const Options& opt) {
+  check_images("gradcam_pp", x);
   return upsample_maps(gradcam_raw(model, x, opt, true), x.size(2), x.size(3));
 }
 
@@ -383,8 +385,8 @@ Tensor cam(nn::Module& model, const Tensor& x, const Options& opt) {
   Activation r = run_with_capture("cam", model, x, opt.layer);
   NoGradGuard ng;
   NABLA_CHECK(fc->in_features == r.act.size(1), "explain::cam: '", opt.fc, "' takes ",
-              fc->in_features, " features but '", opt.layer, "' outputs ",
-              shape_str(r.act.shape()));
+              fc->in_features, " features but '", opt.layer, "' outputs ", shape_str(r.act.shape()),
+              ": CAM needs a model that ends in global average pooling then a Linear");
   // CAM is only meaningful when the logits are fc(GAP(A)); check it rather than assume it.
   Tensor direct = linear(global_avg_pool2d(r.act), fc->weight, fc->bias);
   const Tensor d = to_map(abs(sub(direct, r.logits))), l = to_map(abs(r.logits));
@@ -463,6 +465,12 @@ Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt) {
 // ---------------------------------------------------------------- synthesis
 namespace {
 
+// The dtype the model computes in: that of its first parameter (float32 when it has none).
+DType model_dtype(const nn::Module& model) {
+  const std::vector<Tensor> p = model.parameters();
+  return p.empty() ? DType::Float32 : p[0].dtype();
+}
+
 // I <- I + lr (dJ/dI - 2 lambda I), `iterations` times; objective(I) returns J summed over the
 // batch (each image's J depends on that image only).
 Tensor ascend(Tensor img, const Options& opt,
@@ -492,7 +500,7 @@ Tensor class_model(nn::Module& model, const Tensor& classes, const Shape& input_
   const Tensor c = classes.to(Device::cpu()).contiguous();
   Shape s{c.size(0)};
   s.insert(s.end(), input_shape.begin(), input_shape.end());
-  return ascend(zeros(s, DType::Float32, dev), opt,
+  return ascend(zeros(s, model_dtype(model), dev), opt,
                 [&](const Tensor& i) { return class_score("class_model", model(i), c); });
 }
 
@@ -505,7 +513,7 @@ Tensor activation_max(nn::Module& model, const Shape& input_shape, const Options
   Shape s{1};
   s.insert(s.end(), input_shape.begin(), input_shape.end());
   Generator gen(opt.seed);
-  Tensor start = randn(s, DType::Float32, dev, &gen, 0, 0.01);
+  Tensor start = randn(s, model_dtype(model), dev, &gen, 0, 0.01);
   return ascend(start, opt, [&](const Tensor& i) {
     Tensor act;
     nn::ForwardHookGuard hook(m, [&](nn::Module&, const Tensor&, const Tensor& out) {

@@ -60,7 +60,7 @@ struct Options {
   int64_t max_batch = 256;   // rows per forward for smoothgrad, integrated_grads, occlusion
   // smoothgrad
   int64_t samples = 50;  // M, noise draws per image
-  double sigma = 0.15;   // noise std as a fraction of the batch's value range (max x - min x)
+  double sigma = 0.15;   // noise std as a fraction of each image's range (max x - min x)
   uint64_t seed = 0;     // smoothgrad noise, activation_max start
   // integrated_grads
   int64_t steps = 50;  // m, Riemann steps (right end points)
