@@ -41,6 +41,22 @@ void load_checkpoint(nn::Module& net, const std::string& path) {
   }
 }
 
+std::shared_ptr<nn::Module> load_classifier(const std::string& path, std::string* arch) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  // No exact match: load as FashionCNN anyway, so the error lists its missing and unexpected keys.
+  std::string name = nets::classifier_arch(file.tensors);
+  if (name.empty()) name = "fashioncnn";
+  auto net = nets::make_classifier(name);
+  try {
+    net->load_state_dict(file.tensors);
+  } catch (const Error& e) {
+    throw Error(path + " does not hold a " + net->type_name() + " state dict: " + e.what());
+  }
+  net->eval();
+  if (arch) *arch = name;
+  return net;
+}
+
 EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Device dev,
                     bool progress) {
   NABLA_CHECK(ds.size() > 0, "evaluate: the data set is empty");
@@ -132,11 +148,10 @@ void register_classify_eval(CLI::App& classify) {
                  "print one JSON object (accuracy, n, loss, per_class, confusion) on stdout");
   eval->callback([o] {
     const Device dev = resolve_device(o->device);
-    nets::FashionCNN net;
-    load_checkpoint(net, o->checkpoint);
-    net.to(dev);
+    std::shared_ptr<nn::Module> net = load_classifier(o->checkpoint);
+    net->to(dev);
     data::Dataset test = load_split(o->data, data::Split::Test);
-    EvalResult r = evaluate(net, test, o->batch, dev, !o->json);
+    EvalResult r = evaluate(*net, test, o->batch, dev, !o->json);
     if (o->json)
       std::cout << r.to_json().dump() << "\n";
     else

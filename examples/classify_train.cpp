@@ -97,7 +97,8 @@ nlohmann::json run_classify_train(const TrainConfig& c) {
                  dev.str().c_str());
 
   Generator gen(c.seed);
-  nets::FashionCNN net(&gen);
+  std::shared_ptr<nn::Module> net_ptr = nets::make_classifier(c.arch, &gen);
+  nn::Module& net = *net_ptr;
   net.to(dev);
   data::DataLoader loader(train, c.batch, /*shuffle=*/true, c.seed);
   loader.set_pin_memory(dev.is_cuda());  // faster host-to-device copies of each batch
@@ -201,7 +202,7 @@ nlohmann::json run_classify_train(const TrainConfig& c) {
                    {"accuracy", "epoch", "accuracy", {train_acc, test_acc}}});
     io::save_safetensors(ckpt_path, net.state_dict(),
                          {{"format", "pt"},
-                          {"model", "FashionCNN"},
+                          {"model", net.type_name()},
                           {"epoch", std::to_string(epoch)},
                           {"seed", std::to_string(c.seed)},
                           {"test_accuracy", std::to_string(last.accuracy())}});
@@ -219,7 +220,7 @@ nlohmann::json run_classify_train(const TrainConfig& c) {
   }
 
   nlohmann::json summary = {
-      {"model", "FashionCNN"},
+      {"model", net.type_name()},
       {"device", dev.str()},
       {"optimizer", c.optimizer},
       {"lr", lr},
@@ -264,6 +265,13 @@ void register_classify(CLI::App& app) {
       ->check(CLI::Range(int64_t(1), int64_t(65536)));
   train->add_option("--lr", c->lr, "peak learning rate (default: 0.05 for sgd, 0.001 for adam)")
       ->check(CLI::PositiveNumber);
+  train
+      ->add_option("--arch", c->arch,
+                   "fashioncnn (conv-relu-pool x2, fc 3136-128-10) or gap (three convs, global "
+                   "average pooling, fc 128-10: the architecture `nabla explain --method cam` "
+                   "needs)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"fashioncnn", "gap"}));
   train->add_option("--optimizer", c->optimizer, "sgd (momentum 0.9) or adam")
       ->capture_default_str()
       ->check(CLI::IsMember({"sgd", "adam"}));

@@ -6,6 +6,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,7 @@ struct TrainConfig {
   int64_t epochs = 3, batch = 64;
   double lr = 0;  // 0: the optimizer's default (sgd 0.05, adam 1e-3)
   std::string optimizer = "sgd", schedule = "cosine";
+  std::string arch = "fashioncnn";  // nets::make_classifier: fashioncnn or gap (for CAM)
   double momentum = 0.9, weight_decay = 0;
   uint64_t seed = 0;
   std::string device = "auto", out = "runs/classify";
@@ -65,6 +67,10 @@ EvalResult evaluate(nn::Module& net, const data::Dataset& ds, int64_t batch, Dev
 // Loads a FashionCNN state dict (ours or PyTorch's, safetensors) into net; the error names the
 // file and every missing, unexpected or mis-shaped key.
 void load_checkpoint(nn::Module& net, const std::string& path);
+// Builds the classifier whose parameter names the checkpoint holds (nets::classifier_arch:
+// "fashioncnn" or "gap"), loads it and returns it in eval mode on the CPU; *arch gets the name.
+// The error names the file and the keys when no known classifier matches.
+std::shared_ptr<nn::Module> load_classifier(const std::string& path, std::string* arch = nullptr);
 
 // The attack figure (nabla attack, the demo): rows of original, perturbation (scaled to be
 // seen), adversarial, each with the predicted class and its confidence.
@@ -78,11 +84,22 @@ double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::
                             const std::string& method, const attack::Options& opt, int64_t batch,
                             Device dev);
 
+// Seed 004's comparison figure at `path`: per image of x (CPU [n, C, H, W]) the original, guided
+// backprop, Grad-CAM at `layer`, guided Grad-CAM and occlusion, for `classes` (int64 [n], or
+// undefined: the predicted classes). Returns {figure, layer, classes, predicted}.
+nlohmann::json draw_explanation_comparison(const std::string& path, nn::Module& net,
+                                           const std::string& layer, const Tensor& x,
+                                           const Tensor& labels,
+                                           const std::vector<std::string>& names,
+                                           const Tensor& classes, Device dev);
+
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`
 void register_attack(CLI::App& app);
 void register_robustness(CLI::App& app);
 void register_demo(CLI::App& app);
+void register_explain(CLI::App& app);
+void register_explain_detector(CLI::App& explain);  // `explain detector`
 void register_squares(CLI::App& app);
 
 }  // namespace nabla::cli

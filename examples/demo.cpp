@@ -7,7 +7,9 @@
 //      autograd, so no weight-gradient kernel runs, and the report counts them,
 //   5. attacks the whole test set with FGSM at eps = 0.1 (the input gradient as an attack):
 //      accuracy under attack, and DIR/attack.png (original, perturbation, adversarial),
-//   6. writes DIR/report.json and DIR/report.md.
+//   6. explains 6 test images side by side (seed 004's comparison figure: original, guided
+//      backprop, Grad-CAM at conv2, guided Grad-CAM, occlusion) in DIR/explain.png,
+//   7. writes DIR/report.json and DIR/report.md.
 // Later issues add their parts (attacks, explanations, GANs) to the same folder.
 #include <algorithm>
 #include <cmath>
@@ -151,6 +153,12 @@ nlohmann::json run_demo(const DemoOptions& o) {
   draw_predictions(pred_png, images, pred, truth, test.class_names);
   draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8), pred, test.class_names);
 
+  // 6. The explanation panel: the same class through four different lenses.
+  if (!o.json) std::fprintf(stderr, "== 6. explanations ==\n");
+  const std::string explain_png = o.out + "/explain.png";
+  draw_explanation_comparison(explain_png, net, "conv2", images.slice(0, 6).contiguous(),
+                              truth.slice(0, 6).contiguous(), test.class_names, Tensor(), dev);
+
   nlohmann::json report = {{"device", dev.str()},
                            {"train", train},
                            {"reloaded_test_accuracy", ev.accuracy()},
@@ -166,6 +174,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
                             {{"predictions", pred_png},
                              {"attack", attack_png},
                              {"saliency", sal_png},
+                             {"explain", explain_png},
                              {"checkpoint", train["checkpoint"]},
                              {"metrics", train["metrics"]},
                              {"curves", train["curves"]}}}};
@@ -185,7 +194,10 @@ nlohmann::json run_demo(const DemoOptions& o) {
     md << "| " << pc["class"].get<std::string>() << " | " << pc["accuracy"].get<double>() << " |\n";
   md << "\n"
      << "![curves](classify/curves.png)\n\n![predictions](predictions.png)\n\n"
-     << "![saliency](saliency.png)\n\n![attack](attack.png)\n";
+     << "![saliency](saliency.png)\n\n![attack](attack.png)\n\n"
+     << "Explanations of the predicted class (original, guided backprop, Grad-CAM at conv2, "
+        "guided Grad-CAM, occlusion; `nabla explain --help` for more):\n\n"
+     << "![explanations](explain.png)\n";
   return report;
 }
 
@@ -197,8 +209,8 @@ void register_demo(CLI::App& app) {
       "demo",
       "The README's main job: train FashionCNN briefly on whatever device there is, reload the\n"
       "checkpoint, show predictions and input-gradient saliency, and write a report folder:\n"
-      "DIR/report.md, report.json, predictions.png, saliency.png and DIR/classify/ (metrics.csv,\n"
-      "curves.png, model.safetensors).");
+      "DIR/report.md, report.json, predictions.png, saliency.png, attack.png, explain.png and\n"
+      "DIR/classify/ (metrics.csv, curves.png, model.safetensors).");
   demo->add_option("--out", o->out, "report folder")->capture_default_str();
   demo->add_option("--epochs", o->epochs, "training epochs")
       ->capture_default_str()
@@ -226,7 +238,7 @@ void register_demo(CLI::App& app) {
                 r["fgsm_accuracy"].get<double>());
     std::printf(
         "report: %s/report.md (pictures: predictions.png, saliency.png, attack.png, "
-        "classify/curves.png)\n",
+        "explain.png, classify/curves.png)\n",
         o->out.c_str());
   });
 }

@@ -4,6 +4,8 @@
 //   nabla classify eval    test accuracy, per-class accuracy, confusion matrix of a checkpoint
 //   nabla attack           adversarial examples against a checkpoint (engine/attack)
 //   nabla robustness       accuracy against eps, and the transferability matrix
+//   nabla explain          saliency, Grad-CAM, guided backprop, occlusion... (engine/explain)
+//   nabla explain detector the saliency-based adversarial detector
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
 #include <cstdio>
@@ -24,6 +26,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_classify(app);
   nabla::cli::register_attack(app);
   nabla::cli::register_robustness(app);
+  nabla::cli::register_explain(app);
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
   try {

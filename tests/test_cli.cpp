@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -277,4 +278,104 @@ TEST_CASE("classify train --adv fgsm: the adversarially trained model resists FG
   const double a_plain = fgsm_acc(plain), a_robust = fgsm_acc(robust);
   MESSAGE("FGSM eps 0.1 accuracy: plain " << a_plain << ", adversarially trained " << a_robust);
   CHECK(a_robust > a_plain + 0.05);
+}
+
+TEST_CASE("nabla explain: every method writes its maps and panel; classes, errors, CAM on GAP") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("explain");
+  std::filesystem::remove_all(dir);
+  const std::string args = " --json --epochs 1 --train-limit 2000 --test-limit 100 --seed 2 ";
+  Run t = run(kBin + "/nabla classify train" + args + "--out " + dir + "/cnn");
+  Run g = run(kBin + "/nabla classify train" + args + "--arch gap --out " + dir + "/gap");
+  REQUIRE_MESSAGE(t.status == 0, t.out);
+  REQUIRE_MESSAGE(g.status == 0, g.out);
+  CHECK(nlohmann::json::parse(g.out)["model"] == "FashionGAP");
+  const std::string cnn = " --checkpoint " + dir + "/cnn/model.safetensors --out " + dir;
+  auto explain = [&](const std::string& a) {
+    Run r = run(kBin + "/nabla explain --json" + a);
+    REQUIRE_MESSAGE(r.status == 0, a << "\n" << r.out);
+    return nlohmann::json::parse(r.out);
+  };
+
+  // saliency: [B-A, 28, 28] maps of |dS/dx| for the predicted classes, and a panel.
+  nlohmann::json s =
+      explain(cnn + " --method saliency --indices 3:8 --save-npy " + dir + "/s/sal.npy");
+  nabla::Tensor m = nabla::load_npy(dir + "/s/sal.npy");
+  CHECK(m.shape() == nabla::Shape{5, 28, 28});
+  std::vector<float> v = m.to_vector<float>();
+  CHECK(*std::min_element(v.begin(), v.end()) >= 0.0f);
+  CHECK(*std::max_element(v.begin(), v.end()) > 0.0f);
+  CHECK(s["classes"] == s["predicted"]);
+  CHECK(s["indices"] == nlohmann::json::array({3, 8}));
+  CHECK(std::filesystem::file_size(dir + "/saliency.png") > 2000);
+
+  // Every per-image method, and --class fixing the class explained.
+  for (const char* method : {"smoothgrad", "integrated-gradients", "gradcam", "gradcam++",
+                             "guided-backprop", "guided-gradcam", "deconvnet", "occlusion"}) {
+    const std::string npy = dir + "/" + method + ".npy";
+    nlohmann::json j = explain(cnn + " --method " + method + " --indices 0:3 --class 4 " +
+                               "--samples 4 --steps 8 --save-npy " + npy);
+    nabla::Tensor mm = nabla::load_npy(npy);
+    CHECK_MESSAGE((mm.shape() == nabla::Shape{3, 28, 28}), method);
+    for (float x : mm.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(x), method);
+    CHECK_MESSAGE(j["classes"] == nlohmann::json::array({4, 4, 4}), method);
+    CHECK_MESSAGE(std::filesystem::exists(dir + "/" + method + ".png"), method);
+  }
+  // The saliency maps of one image are the same whichever range it is explained in.
+  explain(cnn + " --method saliency --indices 5:6 --save-npy " + dir + "/one.npy");
+  std::vector<float> one = nabla::load_npy(dir + "/one.npy").to_vector<float>();
+  for (size_t k = 0; k < one.size(); ++k)
+    REQUIRE(one[k] == doctest::Approx(v[2 * 784 + k]).epsilon(1e-5));
+
+  explain(cnn + " --method compare --indices 0:4");
+  CHECK(std::filesystem::file_size(dir + "/compare.png") > 5000);
+  explain(cnn + " --method class-model --iterations 20 --save-npy " + dir + "/cm.npy");
+  CHECK(nabla::load_npy(dir + "/cm.npy").shape() == nabla::Shape{10, 28, 28});
+  explain(cnn + " --method activation --layer conv1 --channel 3 --iterations 10");
+
+  // CAM needs global average pooling: FashionCNN is refused with a hint, FashionGAP works.
+  Run bad_cam = run(kBin + "/nabla explain" + cnn + " --method cam 2>&1");
+  CHECK(bad_cam.status != 0);
+  CHECK(bad_cam.out.find("--arch gap") != std::string::npos);
+  nlohmann::json c = explain(" --checkpoint " + dir + "/gap/model.safetensors --out " + dir +
+                             " --method cam --indices 0:4 --save-npy " + dir + "/cam.npy");
+  CHECK(c["layer"] == "features");
+  CHECK(nabla::load_npy(dir + "/cam.npy").shape() == nabla::Shape{4, 28, 28});
+
+  for (const std::string& bad : {std::string("--indices 8:3"), std::string("--indices 0:20000"),
+                                 std::string("--method gradcam --layer conv9")}) {
+    Run r = run(kBin + "/nabla explain" + cnn + " " + bad + " 2>&1");
+    CHECK_MESSAGE(r.status != 0, bad);
+    CHECK_MESSAGE(r.out.find(bad.substr(bad.rfind(' ') + 1)) != std::string::npos, r.out);
+  }
+  Run help = run(kBin + "/nabla explain --help");
+  for (const char* flag : {"--checkpoint", "--method", "--indices", "--class", "--layer", "--out",
+                           "--save-npy", "detector"})
+    CHECK_MESSAGE(help.out.find(flag) != std::string::npos, flag);
+}
+
+TEST_CASE("nabla explain detector: tells FGSM and PGD images from clean ones") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("detector");
+  std::filesystem::remove_all(dir);
+  Run t = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 4000 --test-limit " +
+              "200 --seed 6 --out " + dir);
+  REQUIRE_MESSAGE(t.status == 0, t.out);
+  Run r = run(kBin + "/nabla explain detector --json --train-n 1000 --test-n 200 --epochs 3 " +
+              "--device cpu --checkpoint " + dir + "/model.safetensors --out " + dir + "/det");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  nlohmann::json j = nlohmann::json::parse(r.out);
+  // The attacks work (the classifier falls far below its clean accuracy)...
+  const double clean = j["classifier"]["clean_accuracy"].get<double>();
+  CHECK(clean > 0.6);
+  CHECK(j["classifier"]["fgsm_accuracy"].get<double>() < clean - 0.25);
+  CHECK(j["classifier"]["pgd_accuracy"].get<double>() < clean - 0.25);
+  // ...and the detector, chance being 0.5 on these balanced sets, sees them.
+  for (const char* set : {"fgsm_accuracy", "pgd_accuracy"}) {
+    CHECK_MESSAGE(j["detector"][set].get<double>() > 0.85, set);
+    CHECK_MESSAGE(j["saliency_only"][set].get<double>() > 0.6, set);
+  }
+  for (const char* f : {"/det/detector.safetensors", "/det/detector_image_only.safetensors",
+                        "/det/report.json", "/det/examples.png"})
+    CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
 }
