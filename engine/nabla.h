@@ -8,6 +8,8 @@
 #include <nabla/data/mnist.h>
 #include <nabla/device.h>
 #include <nabla/error.h>
+#include <nabla/explain/explain.h>
+#include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/io/metrics.h>
 #include <nabla/io/plot.h>
