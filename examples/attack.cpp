@@ -101,10 +101,9 @@ attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
 nlohmann::json run_attack(AttackOptions& o) {
   const Device dev = resolve_device(o.device);
   o.opt.target_mode = parse_target(o.target, o.opt);
-  nets::FashionCNN net;
-  load_checkpoint(net, o.checkpoint);
+  std::shared_ptr<nn::Module> net_ptr = load_classifier(o.checkpoint);  // FashionCNN or FashionGAP
+  nn::Module& net = *net_ptr;
   net.to(dev);
-  net.eval();
   o.data.test_limit = o.n;
   data::Dataset test = load_split(o.data, data::Split::Test);
   const attack::Model model = [&](const Tensor& x) { return net(x); };
@@ -179,7 +178,8 @@ void register_attack(CLI::App& app) {
       "Adversarial examples against a FashionCNN checkpoint on the first N test images:\n"
       "clean and adversarial accuracy, success rate, mean L-inf/L2/L0 of the perturbation,\n"
       "and DIR/<method>.png (original, perturbation, adversarial, with predictions).");
-  a->add_option("--checkpoint", o->checkpoint, "FashionCNN weights (.safetensors)")
+  a->add_option("--checkpoint", o->checkpoint,
+                "classifier weights (.safetensors): FashionCNN, or FashionGAP (--arch gap)")
       ->required()
       ->check(CLI::ExistingFile);
   a->add_option("--method", o->method,

@@ -90,12 +90,10 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
                 "--methods: '", m, "' is not an L-inf attack (fgsm, pgd, bim, mifgsm, noise)");
   std::vector<std::string> paths = {o.checkpoint};
   for (const std::string& m : split_list(o.models)) paths.push_back(m);
-  std::vector<std::unique_ptr<nets::FashionCNN>> nets;
+  std::vector<std::shared_ptr<nn::Module>> nets;  // FashionCNN or FashionGAP, in eval mode
   for (const std::string& p : paths) {
-    nets.push_back(std::make_unique<nets::FashionCNN>());
-    load_checkpoint(*nets.back(), p);
+    nets.push_back(load_classifier(p));
     nets.back()->to(dev);
-    nets.back()->eval();
   }
   DataOptions d = o.data;
   d.test_limit = o.n;
