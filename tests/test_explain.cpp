@@ -932,6 +932,14 @@ TEST_CASE("explain: argument errors name the problem") {
               {"explain::saliency", "[N, C, H, W]", "[2, 28, 28]"});
   check_error([&] { ex::gradcam(cnn, rand({1, 28, 28}), o); }, {"explain::gradcam"});
   check_error([&] { ex::occlusion(cnn, Tensor(), o); }, {"undefined"});
+  {
+    NoGradGuard ng;  // the gradient methods need autograd, and say so
+    check_error([&] { ex::saliency(cnn, x, o); }, {"explain::saliency", "NoGradGuard"});
+    ex::Options g = o;
+    g.layer = "conv2";
+    check_error([&] { ex::gradcam(cnn, x, g); }, {"explain::gradcam", "NoGradGuard"});
+    CHECK(ex::occlusion(cnn, x, o).shape() == Shape{2, 28, 28});  // forward passes only
+  }
   o.classes = labels({3, 10});
   check_error([&] { ex::saliency(cnn, x, o); }, {"class 10 of sample 1", "[0, 10)"});
   o.classes = labels({-1, 0});

@@ -88,9 +88,16 @@ void set_relu_rule(const Tensor& out, ReluRule rule) {
   });
 }
 
+// The gradient methods need the graph: say so instead of failing inside grad().
+void check_grad_mode(const char* who) {
+  NABLA_CHECK(grad_enabled(), "explain::", who, ": gradient recording is off (called inside a ",
+              "NoGradGuard); the explanation methods need autograd");
+}
+
 // dS/dx (same shape, dtype and device as x) for the given classes and ReLU rule.
 Tensor input_gradient(const char* who, nn::Module& model, const Tensor& x, const Tensor& classes,
                       ReluRule rule = ReluRule::Plain) {
+  check_grad_mode(who);
   Tensor xl = x.detach();
   xl.set_requires_grad(true);
   Tensor s = class_score(who, model(xl), classes);
@@ -173,6 +180,7 @@ struct Activation {
 };
 Activation run_with_capture(const char* who, nn::Module& model, const Tensor& x,
                             const std::string& layer) {
+  check_grad_mode(who);
   NABLA_CHECK(!layer.empty(), "explain::", who,
               ": needs a layer (the dotted module name, such as conv2)");
   nn::Module& m = model.submodule(layer);
@@ -418,17 +426,19 @@ Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt) {
   };
   const std::vector<int64_t> ys = corners(h), xs = corners(w);
   const int64_t places = int64_t(ys.size() * xs.size());
-  // mask[q] is 1 on placement q's square: occluded = x (1 - mask) + fill mask, on x's device.
-  Tensor mask = zeros({places, 1, h, w}, DType::Float64);
-  for (size_t a = 0; a < ys.size(); ++a)
-    for (size_t b = 0; b < xs.size(); ++b) {
-      double* m = mask.data<double>() + int64_t(a * xs.size() + b) * h * w;
-      for (int64_t r = ys[a]; r < ys[a] + p; ++r)
-        for (int64_t q = xs[b]; q < xs[b] + p; ++q) m[r * w + q] = 1;
+  // Placements [a, b) as masks [b - a, 1, H, W] on x's device, 1 on each square; the occluded
+  // copies are x (1 - mask) + fill mask. Built per chunk, so memory stays within max_batch rows.
+  auto masks = [&](int64_t a, int64_t b) {
+    Tensor m = zeros({b - a, 1, h, w}, DType::Float64);
+    for (int64_t q = a; q < b; ++q) {
+      double* mq = m.data<double>() + (q - a) * h * w;
+      const int64_t y0 = ys[size_t(q) / xs.size()], x0 = xs[size_t(q) % xs.size()];
+      for (int64_t r = y0; r < y0 + p; ++r)
+        for (int64_t k = x0; k < x0 + p; ++k) mq[r * w + k] = 1;
     }
+    return m.to(x.dtype()).to(x.device());
+  };
   NoGradGuard ng;
-  const Tensor keep = rsub(1.0, mask).to(x.dtype()).to(x.device());
-  const Tensor put = mul(mask, opt.fill).to(x.dtype()).to(x.device());
   auto scores = [&](const Tensor& logits, const Tensor& cls) {
     Tensor s = opt.occlusion_probability ? softmax(logits, 1) : logits;
     return to_map(sum(mul(s, one_hot("occlusion", cls, logits)), {1}));  // [rows]
@@ -438,7 +448,8 @@ Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt) {
   chunked(
       n, places, opt.max_batch,
       [&](int64_t i, int64_t a, int64_t b) {
-        return add(mul(x.slice(i, i + 1), keep.slice(a, b)), put.slice(a, b));
+        const Tensor m = masks(a, b);
+        return add(mul(x.slice(i, i + 1), rsub(1.0, m)), mul(m, opt.fill));
       },
       [&](const Tensor& batch, const std::vector<Span>& spans) {
         return scores(model(batch), span_classes(c, spans));
@@ -478,6 +489,7 @@ Tensor ascend(Tensor img, const Options& opt,
   NABLA_CHECK(opt.iterations >= 1 && opt.lr > 0 && opt.lambda >= 0, "explain: gradient ascent ",
               "needs iterations >= 1, lr > 0, lambda >= 0; got ", opt.iterations, ", ", opt.lr,
               ", ", opt.lambda);
+  check_grad_mode("gradient ascent");
   for (int64_t t = 0; t < opt.iterations; ++t) {
     Tensor il = img.detach();
     il.set_requires_grad(true);
@@ -534,6 +546,7 @@ Tensor activation_max(nn::Module& model, const Shape& input_shape, const Options
 Tensor dense_saliency(nn::Module& model, const Tensor& x, const Tensor& target,
                       const Tensor& region, bool per_channel) {
   check_images("dense_saliency", x);
+  check_grad_mode("dense_saliency");
   Tensor xl = x.detach();
   xl.set_requires_grad(true);
   Tensor logits = model(xl);
