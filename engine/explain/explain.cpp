@@ -160,6 +160,14 @@ Tensor span_classes(const Tensor& classes, const std::vector<Span>& spans) {
   return c;
 }
 
+// FNV-1a over the bytes of n floats: keys an image's SmoothGrad noise to its content.
+uint64_t content_hash(const float* p, int64_t n) {
+  uint64_t h = 14695981039346656037ull;
+  const auto* bytes = reinterpret_cast<const unsigned char*>(p);
+  for (size_t k = 0; k < size_t(n) * sizeof(float); ++k) h = (h ^ bytes[k]) * 1099511628211ull;
+  return h;
+}
+
 // Adds src (float32 CPU, contiguous) into dst (float64 vector) with weight w.
 void accumulate(std::vector<double>& dst, int64_t offset, const Tensor& src, double w) {
   const Tensor s = to_map(src);
@@ -246,7 +254,6 @@ Tensor smoothgrad(nn::Module& model, const Tensor& x, const Options& opt) {
   const int64_t n = x.size(0), ch = x.size(1), h = x.size(2), w = x.size(3);
   const int64_t plane = (opt.per_channel ? ch : 1) * h * w;
   std::vector<double> acc(size_t(n * plane), 0.0);
-  Generator gen(opt.seed);
   Tensor noise;  // image i's M draws, made when its first rows are
   chunked(
       n, opt.samples, opt.max_batch,
@@ -259,6 +266,9 @@ Tensor smoothgrad(nn::Module& model, const Tensor& x, const Options& opt) {
           const float* p = xc.data<float>();
           const auto [lo, hi] = std::minmax_element(p, p + xc.numel());
           const double range = *hi > *lo ? double(*hi - *lo) : 1.0;
+          // The noise is a function of (seed, image) only: an image gets the same draws alone,
+          // anywhere in a batch, and whatever the chunking.
+          Generator gen(opt.seed ^ content_hash(p, xc.numel()));
           noise = randn({opt.samples, ch, h, w}, x.dtype(), x.device(), &gen, 0, opt.sigma * range);
         }
         return add(xi, noise.slice(a, b));

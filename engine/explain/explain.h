@@ -8,7 +8,8 @@
 //
 //   saliency           |g|, reduced over channels by the max (Simonyan et al.), or per channel
 //   smoothgrad         (1/M) sum_m |dS_c/dx (x + eps_m)|, eps_m ~ N(0, (sigma (max x - min x))^2)
-//                      per sample (Smilkov et al.; the seed's Monte-Carlo saliency)
+//                      per sample (Smilkov et al.; the seed's Monte-Carlo saliency); the draws
+//                      depend on the seed and the image only, not on its place in the batch
 //   integrated_grads   (x - x') * (1/m) sum_{k=1..m} dS_c/dx (x' + (k/m)(x - x')), baseline x'
 //                      (zeros by default); summed over channels, signed; the attributions add
 //                      up to S_c(x) - S_c(x') as m grows (completeness)
@@ -61,7 +62,7 @@ struct Options {
   // smoothgrad
   int64_t samples = 50;  // M, noise draws per image
   double sigma = 0.15;   // noise std as a fraction of each image's range (max x - min x)
-  uint64_t seed = 0;     // smoothgrad noise, activation_max start
+  uint64_t seed = 0;     // smoothgrad noise (mixed with a hash of each image), activation_max
   // integrated_grads
   int64_t steps = 50;  // m, Riemann steps (right end points)
   Tensor baseline;     // x' shaped like x (or one sample [C, H, W]); undefined: zeros
