@@ -22,6 +22,8 @@
 #include <nabla/attack/attack.h>
 #include <nabla/autograd.h>
 #include <nabla/error.h>
+#include <nabla/explain/explain.h>
+#include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/ops.h>
@@ -40,13 +42,6 @@ struct DemoOptions {
   std::string data;
   bool json = false;
 };
-
-// The "hot" color map (black, red, yellow, white) of v in [0, 1].
-io::Rgb hot(double v) {
-  v = std::clamp(v, 0.0, 1.0);
-  auto c = [](double t) { return uint8_t(std::lround(255 * std::clamp(t, 0.0, 1.0))); };
-  return {c(3 * v), c(3 * v - 1), c(3 * v - 2)};
-}
 
 // Images [n, 1, 28, 28] in a row of labelled cells: "pred" in green when right, red when wrong,
 // and the true class under it.
@@ -83,7 +78,7 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
     for (int r = 0; r < 28; ++r)
       for (int q = 0; q < 28; ++q)
         canvas.fill_rect(x + q * scale, 20 + cell + r * scale, scale, scale,
-                         hot(s[size_t(r * 28 + q)] / mx));
+                         io::colormap(s[size_t(r * 28 + q)] / mx, io::Colormap::Hot));
     canvas.text(x, 20 + 2 * cell, "S: " + names[size_t(pred.data<int64_t>()[i])], io::kBlack);
   }
   canvas.save_png(path);
@@ -117,20 +112,17 @@ nlohmann::json run_demo(const DemoOptions& o) {
   net.eval();
   Tensor images = test.images.slice(0, n_show).contiguous();
   Tensor truth = test.labels.slice(0, n_show).contiguous();
-  Tensor x = images.to(dev).detach().set_requires_grad(true);
-  Tensor logits = net(x);
-  Tensor pred = argmax(logits.detach(), 1).to(Device::cpu());
-  // S = sum_i logits[i, pred_i]: a one-hot mask picks each image's predicted logit, so one
-  // backward gives every image's dS_c/dx.
-  Tensor onehot = zeros({n_show, 10});
-  for (int64_t i = 0; i < n_show; ++i) onehot.data<float>()[i * 10 + pred.data<int64_t>()[i]] = 1;
-  Tensor score = sum(mul(logits, onehot.to(dev)));
+  Tensor x = images.to(dev);
+  Tensor pred = explain::predict(net, x);
+  // |dS_c/dx| of each predicted class: S = sum_i logits[i, pred_i], so one backward gives every
+  // image its own gradient (engine/explain).
+  explain::Options sopt;
+  sopt.classes = pred;
   reset_kernel_counts();
-  Tensor dx = grad({score}, {x})[0];
+  Tensor sal = explain::saliency(net, x, sopt);  // [n_show, 28, 28]
   const int64_t weight_kernels = kernel_count("conv2d_backward_weight") +
                                  kernel_count("linear_backward_weight") +
                                  kernel_count("linear_backward_bias");
-  Tensor sal = abs(dx).to(Device::cpu()).reshape({n_show, 28, 28});
   int64_t right = 0;
   for (int64_t i = 0; i < n_show; ++i) right += pred.data<int64_t>()[i] == truth.data<int64_t>()[i];
 

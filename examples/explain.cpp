@@ -146,12 +146,7 @@ Maps run_method(const std::string& method, nn::Module& net, const ImageBatch& ib
     bar.update(b + 1);
   }
   bar.finish();
-  auto to_tensor = [](const std::vector<int64_t>& v) {
-    Tensor t = empty({int64_t(v.size())}, DType::Int64);
-    std::copy(v.begin(), v.end(), t.data<int64_t>());
-    return t;
-  };
-  return {concat(maps, 0).contiguous(), to_tensor(classes), to_tensor(preds)};
+  return {concat(maps, 0).contiguous(), from_vector(classes, {n}), from_vector(preds, {n})};
 }
 
 Tensor heat(const Tensor& map, io::Colormap cm, bool signed_map) {
@@ -184,7 +179,8 @@ nlohmann::json draw_explanation_comparison(const std::string& path, nn::Module& 
   Tensor pred = explain::predict(net, xd);
   opt.classes = classes.defined() ? classes : pred;
   const Tensor gb = explain::guided_backprop(net, xd, opt), gc = explain::gradcam(net, xd, opt),
-               ggc = explain::guided_gradcam(net, xd, opt), occ = explain::occlusion(net, xd, opt);
+               occ = explain::occlusion(net, xd, opt);
+  const Tensor ggc = mul(gb, gc);  // guided Grad-CAM, from the two maps already computed
   std::vector<Row> rows;
   for (int64_t i = 0; i < x.size(0); ++i) {
     Tensor img = x.slice(i, i + 1).squeeze(0).to(Device::cpu());

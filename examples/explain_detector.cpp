@@ -131,11 +131,10 @@ struct Phase {
 
 // argmax of net(x) per row, int64 CPU, in batches without autograd.
 Tensor predict_all(nn::Module& net, const Tensor& x, Device dev) {
-  NoGradGuard ng;
   std::vector<int64_t> pred;
   for (int64_t lo = 0; lo < x.size(0); lo += 500) {
     Tensor xb = x.slice(lo, std::min(x.size(0), lo + 500)).contiguous().to(dev);
-    for (int64_t c : argmax(net(xb), 1).to(Device::cpu()).to_vector<int64_t>()) pred.push_back(c);
+    for (int64_t c : explain::predict(net, xb).to_vector<int64_t>()) pred.push_back(c);
   }
   return from_vector(pred, {int64_t(pred.size())});
 }

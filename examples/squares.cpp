@@ -90,14 +90,6 @@ double accuracy(const Tensor& logits, const Tensor& y) {
   return double(hit) / double(p.size());
 }
 
-// "hot" colormap: black -> red -> yellow -> white.
-void hot(float v, unsigned char* rgb) {
-  v = std::clamp(v, 0.0f, 1.0f);
-  rgb[0] = (unsigned char)(255 * std::min(1.0f, 3 * v));
-  rgb[1] = (unsigned char)(255 * std::clamp(3 * v - 1, 0.0f, 1.0f));
-  rgb[2] = (unsigned char)(255 * std::clamp(3 * v - 2, 0.0f, 1.0f));
-}
-
 // Two rows of n tiles: the images (grey) and their saliency maps (hot, each scaled to its max).
 void write_png(const std::string& path, const Tensor& images, const Tensor& sal, int64_t n) {
   const int64_t zoom = 8, tile = kSide * zoom, gap = 4;
@@ -116,8 +108,10 @@ void write_png(const std::string& path, const Tensor& images, const Tensor& sal,
           unsigned char* px = &rgb[size_t((Y * W + X) * 3)];
           if (row == 0)
             px[0] = px[1] = px[2] = (unsigned char)(255 * std::clamp(im[size_t(src)], 0.0f, 1.0f));
-          else
-            hot(sm[size_t(src)] / smax, px);
+          else {
+            const io::Rgb c = io::colormap(sm[size_t(src)] / smax, io::Colormap::Hot);
+            px[0] = c.r, px[1] = c.g, px[2] = c.b;
+          }
         }
   }
   if (!stbi_write_png(path.c_str(), int(W), int(H), 3, rgb.data(), int(W * 3)))

@@ -17,7 +17,8 @@ using namespace nabla::test;
 
 namespace {
 
-constexpr Colormap kAll[] = {Colormap::Jet, Colormap::Inferno, Colormap::Gray, Colormap::Diverging};
+constexpr Colormap kAll[] = {Colormap::Jet, Colormap::Inferno, Colormap::Gray, Colormap::Diverging,
+                             Colormap::Hot};
 
 // Checks colormap_unit(t, cm) * 255 against an expected color in 8-bit units.
 void check_unit(double t, Colormap cm, std::array<double, 3> expected255, double tol255) {
@@ -98,7 +99,7 @@ TEST_CASE("colormap: inferno matches matplotlib's 256-entry table within half a 
   CHECK(falls == 0);
 }
 
-TEST_CASE("colormap: gray and diverging (blue, white, red)") {
+TEST_CASE("colormap: gray, diverging (blue, white, red) and hot") {
   CHECK(colormap(0, Colormap::Gray) == Rgb{0, 0, 0});
   CHECK(colormap(0.2, Colormap::Gray) == Rgb{51, 51, 51});
   CHECK(colormap(0.5, Colormap::Gray) == Rgb{128, 128, 128});  // round(127.5)
@@ -110,6 +111,13 @@ TEST_CASE("colormap: gray and diverging (blue, white, red)") {
   CHECK(colormap(1, Colormap::Diverging) == Rgb{255, 0, 0});
   check_unit(0.1, Colormap::Diverging, {0.2 * 255, 0.2 * 255, 255}, 1e-9);
   check_unit(0.9, Colormap::Diverging, {255, 0.2 * 255, 0.2 * 255}, 1e-9);
+  // hot: black -> red (t = 1/3) -> yellow (2/3) -> white.
+  CHECK(colormap(0, Colormap::Hot) == Rgb{0, 0, 0});
+  CHECK(colormap(1.0 / 3, Colormap::Hot) == Rgb{255, 0, 0});
+  CHECK(colormap(0.5, Colormap::Hot) == Rgb{255, 128, 0});
+  CHECK(colormap(2.0 / 3, Colormap::Hot) == Rgb{255, 255, 0});
+  CHECK(colormap(5.0 / 6, Colormap::Hot) == Rgb{255, 255, 128});
+  CHECK(colormap(1, Colormap::Hot) == Rgb{255, 255, 255});
 }
 
 TEST_CASE("colormap: clamping, infinities, NaN and names") {
@@ -127,7 +135,7 @@ TEST_CASE("colormap: clamping, infinities, NaN and names") {
   }
   CHECK(std::string(colormap_name(Colormap::Inferno)) == "inferno");
   check_error([] { colormap_from_name("viridis"); },
-              {"colormap_from_name", "'viridis'", "jet, inferno, gray or diverging"});
+              {"colormap_from_name", "'viridis'", "jet, inferno, gray, diverging or hot"});
 }
 
 // ---------------------------------------------------------------- normalize_map

@@ -148,6 +148,9 @@ std::array<double, 3> colormap_unit(double t, Colormap cm) {
       // bwr: blue (0, 0, 1) -> white -> red (1, 0, 0); 2t and 2 - 2t are exact at 0.5.
       if (t <= 0.5) return {2 * t, 2 * t, 1};
       return {1, 2 - 2 * t, 2 - 2 * t};
+    case Colormap::Hot:
+      return {std::min(1.0, 3 * t), std::clamp(3 * t - 1, 0.0, 1.0),
+              std::clamp(3 * t - 2, 0.0, 1.0)};
   }
   NABLA_CHECK(false, "colormap: unknown Colormap value ", int(cm));
   return {};
@@ -168,15 +171,18 @@ const char* colormap_name(Colormap cm) {
       return "gray";
     case Colormap::Diverging:
       return "diverging";
+    case Colormap::Hot:
+      return "hot";
   }
   return "unknown";
 }
 
 Colormap colormap_from_name(const std::string& name) {
-  for (Colormap cm : {Colormap::Jet, Colormap::Inferno, Colormap::Gray, Colormap::Diverging})
+  for (Colormap cm :
+       {Colormap::Jet, Colormap::Inferno, Colormap::Gray, Colormap::Diverging, Colormap::Hot})
     if (name == colormap_name(cm)) return cm;
   NABLA_CHECK(false, "colormap_from_name: unknown colormap '", name,
-              "' (expected jet, inferno, gray or diverging)");
+              "' (expected jet, inferno, gray, diverging or hot)");
   return Colormap::Jet;
 }
 

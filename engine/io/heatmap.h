@@ -8,6 +8,7 @@
 //                                 purple, orange, pale yellow), chosen so that interpolating
 //                                 between them stays within 0.5/255 of every entry
 //                      Gray       (t, t, t)
+//                      Hot        black -> red -> yellow -> white: (3t, 3t - 1, 3t - 2), clamped
 //                      Diverging  matplotlib's "bwr": blue (0, 0, 1) at 0, white at 0.5, red
 //                                 (1, 0, 0) at 1, for signed maps normalised with symmetric = true
 //                    matplotlib itself looks t up in a 256-entry table (entry floor(256 t)); the
@@ -37,7 +38,7 @@
 
 namespace nabla::io {
 
-enum class Colormap { Jet, Inferno, Gray, Diverging };
+enum class Colormap { Jet, Inferno, Gray, Diverging, Hot };
 
 // The color of NaN in every colormap.
 inline constexpr Rgb kNaNColor = kBlack;
@@ -49,7 +50,7 @@ std::array<double, 3> colormap_unit(double t, Colormap cm);
 // ensures: colormap_unit(t, cm) in 8 bits, each component round(255 v); NaN gives kNaNColor.
 //   Jet: 0 -> (0, 0, 128), 1 -> (128, 0, 0); Inferno: 0 -> (0, 0, 4), 1 -> (252, 255, 164).
 Rgb colormap(double t, Colormap cm);
-// ensures: "jet", "inferno", "gray" or "diverging".
+// ensures: "jet", "inferno", "gray", "diverging" or "hot".
 const char* colormap_name(Colormap cm);
 // requires: name is one of colormap_name's answers (throws nabla::Error listing them otherwise).
 Colormap colormap_from_name(const std::string& name);
