@@ -142,7 +142,7 @@ nlohmann::json run_classify_train(const TrainConfig& c) {
     for (int64_t i = 0; i < steps_per_epoch; ++i, ++step) {
       opt->set_lr(schedule->lr_at(step));
       data::Batch b = loader.batch(i);
-      Tensor x = b.images.to(dev), y = b.labels.to(dev);
+      Tensor x = b["image"].to(dev), y = b["label"].to(dev);
       Tensor logits = net(x);
       Tensor loss = cross_entropy(logits, y);
       if (c.adv != "none") {

@@ -202,7 +202,7 @@ TrainStats train_detector(nets::SaliencyDetector& det, const data::Dataset& ds,
     int64_t seen = 0, correct = 0;
     for (int64_t i = 0; i < steps; ++i) {
       data::Batch b = loader.batch(i);
-      Tensor x = b.images.to(dev), y = b.labels.to(dev);
+      Tensor x = b["image"].to(dev), y = b["label"].to(dev);
       Tensor logits = det(x);
       Tensor loss = cross_entropy(logits, y);
       opt.zero_grad();
@@ -215,7 +215,7 @@ TrainStats train_detector(nets::SaliencyDetector& det, const data::Dataset& ds,
       loss_sum += l * double(n);
       seen += n;
       correct += int64_t(std::llround(
-          accuracy(argmax(logits.detach(), 1).to(Device::cpu()), b.labels) * double(n)));
+          accuracy(argmax(logits.detach(), 1).to(Device::cpu()), b["label"]) * double(n)));
       std::snprintf(post, sizeof post, "epoch %lld/%lld  loss %.4f  acc %.3f", (long long)epoch + 1,
                     (long long)o.epochs, loss_sum / double(seen), double(correct) / double(seen));
       bar.update(epoch * steps + i + 1, post);

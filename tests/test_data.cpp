@@ -405,24 +405,24 @@ TEST_CASE("DataLoader: batch contents are the source rows") {
     const std::vector<int64_t> src_labels = ds.labels.to_vector<int64_t>();
     for (const Batch& b : dl) {
       const int64_t n = int64_t(b.indices.size());
-      REQUIRE(b.images.shape() == Shape{n, 3, 96, 96});
-      REQUIRE(b.labels.shape() == Shape{n});
-      CHECK(b.images.is_contiguous());
+      REQUIRE(b["image"].shape() == Shape{n, 3, 96, 96});
+      REQUIRE(b["label"].shape() == Shape{n});
+      CHECK(b["image"].is_contiguous());
       std::vector<double> want;
       std::vector<int64_t> want_labels;
       for (int64_t idx : b.indices) {
         want.insert(want.end(), src.begin() + idx * row, src.begin() + (idx + 1) * row);
         want_labels.push_back(src_labels[size_t(idx)]);
       }
-      check_close(b.images, want, 0, 0);
-      CHECK(b.labels.to_vector<int64_t>() == want_labels);
+      check_close(b["image"], want, 0, 0);
+      CHECK(b["label"].to_vector<int64_t>() == want_labels);
     }
   }
   // A non-contiguous source (a permuted view) gathers its logical rows.
   Dataset t = row_dataset(4, 1, 2, 3);
   t.images = t.images.permute({0, 1, 3, 2});
   const Batch b = DataLoader(t, 4, false, 0).batch(0);
-  check_close(b.images, t.images.contiguous(), 0, 0);
+  check_close(b["image"], t.images.contiguous(), 0, 0);
 }
 
 TEST_CASE("DataLoader: errors") {
@@ -435,10 +435,93 @@ TEST_CASE("DataLoader: errors") {
   Dataset bad = ds;
   bad.labels = zeros({4}, DType::Int64);
   check_error([&] { DataLoader(bad, 2, false, 0); },
-              {"DataLoader", "float32[5, 1, 1, 1]", "int64[4]"});
-  bad.labels = zeros({5});
-  check_error([&] { DataLoader(bad, 2, false, 0); }, {"int64 labels", "float32[5]"});
+              {"TensorSource", "same number of items", "float32[5, 1, 1, 1]", "int64[4]"});
   check_error([&] { DataLoader(Dataset{}, 2, false, 0); }, {"no images or no labels"});
+  check_error([&] { DataLoader(nullptr, 2, false, 0); }, {"DataLoader", "no data source"});
+  check_error([&] { dl.batch(0)["mask"]; }, {"no field 'mask'", "image, label"});
+}
+
+// Items built on demand, item i depending on i alone (what a procedural data set does): an image
+// [1, side(i), side(i)] and a mask. `odd_size` gives item 3 a different size.
+class MadeUp : public Source {
+ public:
+  explicit MadeUp(int64_t n, bool odd_size = false) : n_(n), odd_(odd_size) {}
+  int64_t size() const override { return n_; }
+  std::vector<std::string> fields() const override { return {"image", "mask"}; }
+  Example get(int64_t i) const override {
+    const int64_t s = odd_ && i == 3 ? 5 : 4;
+    return {{"image", full({1, s, s}, double(i))},
+            {"mask", full({s, s}, double(i % 3), DType::Int64)}};
+  }
+  std::string describe(int64_t i) const override { return "tile " + std::to_string(i); }
+
+ private:
+  int64_t n_;
+  bool odd_;
+};
+
+TEST_CASE("DataLoader: items of any fields and shapes (masks, pairs, float targets)") {
+  // In memory: image + int64 mask [H, W] + float target; pairs A/B.
+  const int64_t n = 6;
+  std::vector<float> a(size_t(n * 2 * 3 * 3)), t(size_t(n * 2));
+  for (size_t i = 0; i < a.size(); ++i) a[i] = float(i);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = 0.5f * float(i);
+  std::vector<int64_t> m(size_t(n * 3 * 3));
+  for (size_t i = 0; i < m.size(); ++i) m[i] = int64_t(i % 6);
+  const Tensor A = from_vector(a, {n, 2, 3, 3}), M = from_vector(m, {n, 3, 3}),
+               T = from_vector(t, {n, 2});
+  auto src = std::make_shared<TensorSource>(
+      Example{{"image", A}, {"mask", M}, {"target", T}, {"B", mul(A, 2.0)}});
+  DataLoader dl(src, 4, true, 5);
+  dl.set_epoch(1);
+  int64_t seen = 0;
+  for (const Batch& b : dl) {
+    const int64_t k = int64_t(b.indices.size());
+    CHECK(b.names() == std::vector<std::string>{"image", "mask", "target", "B"});
+    REQUIRE(b["mask"].shape() == Shape{k, 3, 3});
+    CHECK(b["mask"].dtype() == DType::Int64);
+    REQUIRE(b["target"].shape() == Shape{k, 2});
+    for (int64_t r = 0; r < k; ++r) {
+      const int64_t i = b.indices[size_t(r)];
+      check_close(b["image"].slice(r, r + 1), A.slice(i, i + 1), 0, 0);
+      check_close(b["B"].slice(r, r + 1), mul(A.slice(i, i + 1), 2.0), 0, 0);
+      check_close(b["target"].slice(r, r + 1), T.slice(i, i + 1), 0, 0);
+      CHECK(b["mask"].slice(r, r + 1).contiguous().to_vector<int64_t>() ==
+            M.slice(i, i + 1).contiguous().to_vector<int64_t>());
+    }
+    seen += k;
+  }
+  CHECK(seen == n);
+  check_error(
+      [&] {
+        TensorSource(Example{{"image", A}, {"mask", M.slice(0, 5)}});
+      },
+      {"TensorSource", "same number of items", "int64[5, 3, 3]"});
+
+  // Built on demand: stacked per field, the same batches for the same (seed, epoch).
+  DataLoader made(std::make_shared<MadeUp>(7), 3, true, 9);
+  made.set_epoch(2);
+  const Batch b0 = made.batch(0);
+  REQUIRE(b0["image"].shape() == Shape{3, 1, 4, 4});
+  REQUIRE(b0["mask"].shape() == Shape{3, 4, 4});
+  for (int64_t r = 0; r < 3; ++r) {
+    const int64_t i = b0.indices[size_t(r)];
+    CHECK(b0["image"].slice(r, r + 1).contiguous().to_vector<float>() ==
+          std::vector<float>(16, float(i)));
+    CHECK(b0["mask"].slice(r, r + 1).contiguous().to_vector<int64_t>() ==
+          std::vector<int64_t>(16, i % 3));
+  }
+  CHECK(epoch_order(made).size() == 7);
+}
+
+TEST_CASE("DataLoader: mismatched field shapes within a batch name both items") {
+  DataLoader dl(std::make_shared<MadeUp>(6, true), 6, false, 0);
+  check_error([&] { dl.batch(0); }, {"DataLoader", "field 'image'", "tile 3", "float32[1, 5, 5]",
+                                     "tile 0", "float32[1, 4, 4]", "same shape"});
+  // Batches that do not mix the odd item are fine.
+  DataLoader small(std::make_shared<MadeUp>(6, true), 3, false, 0);
+  CHECK(small.batch(0)["image"].shape() == Shape{3, 1, 4, 4});
+  check_error([&] { small.batch(1); }, {"tile 3"});
 }
 
 // ---------------------------------------------------------------- PNG
@@ -523,6 +606,67 @@ TEST_CASE("load_image_folder: errors name the offending file or folder") {
   write_raw(root + "/b/notes.txt", "hello");
   check_error([&] { load_image_folder(root, 1); }, {root + "/b/notes.txt", "not a PNG image"});
   check_error([&] { load_image_folder(root, 4); }, {"channels must be 1 (gray) or 3 (RGB)"});
+}
+
+TEST_CASE("load_paired_folder: A/B pairs by file name") {
+  TempDir tmp;
+  const std::string root = tmp / "facades";
+  fs::create_directories(root + "/A");
+  fs::create_directories(root + "/B");
+  write_flat_png(root + "/A/2.png", 3, 2, 20);
+  write_flat_png(root + "/A/1.png", 3, 2, 10);
+  write_flat_png(root + "/B/1.png", 3, 2, 110);
+  write_flat_png(root + "/B/2.png", 3, 2, 120);
+  auto src = load_paired_folder(root, 1);
+  CHECK(src->size() == 2);
+  CHECK(src->item_names() == std::vector<std::string>{"1.png", "2.png"});
+  const Batch b = DataLoader(src, 2, false, 0).batch(0);
+  CHECK(b["A"].shape() == Shape{2, 1, 2, 3});
+  std::vector<double> wa, wb;
+  for (int v : {10, 20}) wa.insert(wa.end(), 6, px(v));
+  for (int v : {110, 120}) wb.insert(wb.end(), 6, px(v));
+  check_close(b["A"], wa, 0, 0);
+  check_close(b["B"], wb, 0, 0);
+  write_flat_png(root + "/A/3.png", 3, 2, 30);
+  check_error([&] { load_paired_folder(root, 1); },
+              {"load_paired_folder", root + "/B/3.png", "missing", root + "/A/3.png"});
+  fs::remove(root + "/A/3.png");
+  write_flat_png(root + "/B/4.png", 3, 2, 30);
+  check_error([&] { load_paired_folder(root, 1); }, {root + "/B/4.png", "no partner"});
+  check_error([&] { load_paired_folder(tmp / "nothing", 1); }, {"no such directory"});
+}
+
+TEST_CASE("load_image_mask_folder: images with class-index masks, and every error") {
+  TempDir tmp;
+  const std::string root = tmp / "seg";
+  fs::create_directories(root + "/images");
+  fs::create_directories(root + "/masks");
+  write_png(root + "/images/a.png", 2, 2, 3, std::vector<uint8_t>(12, 255));
+  write_png(root + "/images/b.png", 2, 2, 3, std::vector<uint8_t>(12, 0));
+  write_png(root + "/masks/a.png", 2, 2, 1, {0, 1, 2, 5});
+  write_png(root + "/masks/b.png", 2, 2, 1, {5, 5, 0, 0});
+  auto src = load_image_mask_folder(root, 3, 6);
+  const Example& t = src->tensors();
+  CHECK(t["image"].shape() == Shape{2, 3, 2, 2});
+  CHECK(t["mask"].dtype() == DType::Int64);
+  CHECK(t["mask"].to_vector<int64_t>() == std::vector<int64_t>{0, 1, 2, 5, 5, 5, 0, 0});
+  check_close(t["image"].slice(0, 1), std::vector<double>(12, 1.0), 0, 0);
+  const Batch b = DataLoader(src, 2, true, 1).batch(0);
+  CHECK(b["mask"].shape() == Shape{2, 2, 2});
+
+  check_error([&] { load_image_mask_folder(root, 3, 5); },
+              {root + "/masks/a.png", "row 1, col 1", "class 5", "[0, 5)"});
+  write_png(root + "/images/c.png", 2, 2, 3, std::vector<uint8_t>(12, 9));
+  check_error([&] { load_image_mask_folder(root, 3, 6); },
+              {root + "/masks/c.png", "missing", root + "/images/c.png"});
+  write_png(root + "/masks/c.png", 3, 2, 1, std::vector<uint8_t>(6, 0));
+  check_error([&] { load_image_mask_folder(root, 3, 6); },
+              {root + "/masks/c.png", "2x3", root + "/images/c.png", "2x2"});
+  write_png(root + "/masks/c.png", 2, 2, 3, std::vector<uint8_t>(12, 0));
+  check_error([&] { load_image_mask_folder(root, 3, 6); },
+              {root + "/masks/c.png", "8-bit grayscale", "3 channel"});
+  fs::remove(root + "/images/c.png");
+  check_error([&] { load_image_mask_folder(root, 3, 6); }, {root + "/masks/c.png", "no partner"});
 }
 
 TEST_CASE("load_images: a flat folder is one domain") {

@@ -153,4 +153,83 @@ Dataset load_images(const std::string& dir, int channels) {
   return ds;
 }
 
+namespace {
+
+// The file names of dir's PNGs, in order, and their full paths.
+std::vector<std::string> names_in(const char* fn, const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const std::string& f : files_of(fn, dir)) names.push_back(fs::path(f).filename().string());
+  return names;
+}
+
+// Both folders must hold the same names; the error names the first file without a partner.
+void check_pairs(const char* fn, const fs::path& a, const std::vector<std::string>& na,
+                 const fs::path& b, const std::vector<std::string>& nb, const char* what_b) {
+  for (const std::string& n : na)
+    NABLA_CHECK(std::binary_search(nb.begin(), nb.end(), n), fn, ": ", (b / n).string(),
+                ": missing (the ", what_b, " of ", (a / n).string(), ")");
+  for (const std::string& n : nb)
+    NABLA_CHECK(std::binary_search(na.begin(), na.end(), n), fn, ": ", (b / n).string(),
+                " has no partner ", (a / n).string());
+}
+
+std::vector<std::string> paths(const fs::path& dir, const std::vector<std::string>& names) {
+  std::vector<std::string> out;
+  for (const std::string& n : names) out.push_back((dir / n).string());
+  return out;
+}
+
+}  // namespace
+
+std::shared_ptr<TensorSource> load_paired_folder(const std::string& root, int channels) {
+  const char* fn = "load_paired_folder";
+  check_channels(fn, root, channels);
+  const fs::path a = fs::path(root) / "A", b = fs::path(root) / "B";
+  const std::vector<std::string> na = names_in(fn, a), nb = names_in(fn, b);
+  check_pairs(fn, a, na, b, nb, "partner in B");
+  return std::make_shared<TensorSource>(Example{{"A", load_all(fn, paths(a, na), channels)},
+                                                {"B", load_all(fn, paths(b, nb), channels)}},
+                                        na);
+}
+
+std::shared_ptr<TensorSource> load_image_mask_folder(const std::string& root, int channels,
+                                                     int64_t num_classes) {
+  const char* fn = "load_image_mask_folder";
+  check_channels(fn, root, channels);
+  NABLA_CHECK(num_classes >= 1 && num_classes <= 256, fn, ": ", root,
+              ": num_classes must be in [1, 256] (8-bit masks), got ", num_classes);
+  const fs::path idir = fs::path(root) / "images", mdir = fs::path(root) / "masks";
+  const std::vector<std::string> names = names_in(fn, idir), mnames = names_in(fn, mdir);
+  check_pairs(fn, idir, names, mdir, mnames, "mask");
+  Tensor images = load_all(fn, paths(idir, names), channels);
+  const int64_t n = images.size(0), h = images.size(2), w = images.size(3);
+  Tensor masks = empty({n, h, w}, DType::Int64);
+  int64_t* dst = masks.data<int64_t>();
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string path = (mdir / names[size_t(i)]).string(),
+                      image = (idir / names[size_t(i)]).string();
+    int mh = 0, mw = 0, comp = 0;
+    png_size(fn, path, mh, mw);
+    NABLA_CHECK(mh == h && mw == w, fn, ": ", path, " is ", mh, "x", mw, " (HxW) but its image ",
+                image, " is ", h, "x", w);
+    NABLA_CHECK(
+        stbi_info(path.c_str(), &mw, &mh, &comp) && comp == 1 && !stbi_is_16_bit(path.c_str()), fn,
+        ": ", path, ": a mask must be an 8-bit grayscale PNG of class indices (this one has ", comp,
+        " channel(s)", stbi_is_16_bit(path.c_str()) ? ", 16 bits" : "", ")");
+    stbi_uc* px = stbi_load(path.c_str(), &mw, &mh, &comp, 1);
+    NABLA_CHECK(px != nullptr, fn, ": ", path,
+                ": cannot decode PNG (stb_image: ", stbi_failure_reason(), ")");
+    int64_t* m = dst + i * h * w;
+    int64_t bad = -1;
+    for (int64_t p = 0; p < h * w; ++p) {
+      m[p] = px[p];
+      if (bad < 0 && m[p] >= num_classes) bad = p;
+    }
+    stbi_image_free(px);
+    NABLA_CHECK(bad < 0, fn, ": ", path, ": pixel (row ", bad / w, ", col ", bad % w,
+                ") holds class ", bad < 0 ? 0 : m[bad], ", outside [0, ", num_classes, ")");
+  }
+  return std::make_shared<TensorSource>(Example{{"image", images}, {"mask", masks}}, names);
+}
+
 }  // namespace nabla::data

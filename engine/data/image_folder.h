@@ -3,15 +3,21 @@
 //   load_png           file -> float32 [C, H, W], pixels byte / 255 in [0, 1]
 //   load_image_folder  root/<class>/*.png -> Dataset, classes sorted by name give labels 0..K-1
 //   load_images        dir/*.png -> Dataset with every label 0 (one CycleGAN domain)
+//   load_paired_folder root/A/*.png, root/B/*.png paired by file name -> {"A", "B"} (pix2pix)
+//   load_image_mask_folder  root/images/*.png, root/masks/*.png paired by file name ->
+//                      {"image" [C, H, W], "mask" int64 [H, W]}; a mask is an 8-bit grayscale
+//                      PNG whose pixel values are class indices (segmentation)
 //
 // stb converts between gray and RGB (gray -> RGB replicates, RGB -> gray is its luma) and drops
 // alpha; 16-bit PNGs are reduced to 8 bits. Files are taken in name order, so a folder always
 // loads in the same order. Hidden files (".DS_Store" and the like) are skipped.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include <nabla/data/mnist.h>
+#include <nabla/data/source.h>
 #include <nabla/tensor.h>
 
 namespace nabla::data {
@@ -35,5 +41,21 @@ Dataset load_image_folder(const std::string& root, int channels);
 // ensures: images [N, channels, H, W] in name order, labels all 0, class_names {the folder's
 //   name}. Errors as for load_image_folder.
 Dataset load_images(const std::string& dir, int channels);
+
+// requires: root/A and root/B hold PNGs with the same file names (hidden files skipped), all of
+//   one H x W within each folder; channels is 1 or 3.
+// ensures: fields "A" and "B" [N, channels, H, W] in name order, item names the file names.
+//   Throws nabla::Error naming the folder and the first file that has no partner, or errors as
+//   for load_image_folder.
+std::shared_ptr<TensorSource> load_paired_folder(const std::string& root, int channels);
+
+// requires: root/images holds PNGs and root/masks one 8-bit grayscale PNG of the same file name
+//   and size per image, with every pixel a class index in [0, num_classes); channels 1 or 3.
+// ensures: "image" float32 [N, channels, H, W] in [0, 1] and "mask" int64 [N, H, W], in name
+//   order; item names the file names. Throws nabla::Error naming the file for a missing mask, a
+//   mask without an image, sizes that differ (both sizes), a mask that is not 8-bit grayscale,
+//   and the first pixel out of range (its position and value).
+std::shared_ptr<TensorSource> load_image_mask_folder(const std::string& root, int channels,
+                                                     int64_t num_classes);
 
 }  // namespace nabla::data

@@ -1,32 +1,41 @@
-// Mini-batches over an in-memory Dataset: a seeded shuffle per epoch, then contiguous gathers.
+// Mini-batches over a data Source: a seeded shuffle per epoch, then items stacked per field.
 //
 //   epoch e, shuffle:  order = randperm(N) drawn from a Generator keyed by mix(seed, e)
-//   batch i:           rows order[i*B, min(N, (i+1)*B)) copied into fresh [b, C, H, W] / [b]
+//   batch i:           items order[i*B, min(N, (i+1)*B)), each field stacked into a fresh
+//                      contiguous tensor [b, ...field shape]
 //
 // The permutation of an epoch depends only on (seed, epoch), so a run can resume at any epoch
-// and reproduce the same batches, and no hidden state advances between calls.
+// (and any batch) and reproduce the same batches, and no hidden state advances between calls.
+// A TensorSource (every file loader's result) is gathered row by row with memcpy; any other
+// source is read item by item with get(), on several threads, and every item of a batch must
+// have the same shape and dtype per field.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include <nabla/data/mnist.h>
+#include <nabla/data/source.h>
 #include <nabla/tensor.h>
 
 namespace nabla::data {
 
-struct Batch {
-  Tensor images;                 // [b, C, H, W], same dtype as the data set, CPU, contiguous
-  Tensor labels;                 // int64 [b]
-  std::vector<int64_t> indices;  // the data set rows that make up the batch, in batch order
+// The fields of a batch ("image" [b, C, H, W], "label" [b], ...) and where they came from.
+struct Batch : Example {
+  std::vector<int64_t> indices;  // the source's items that make up the batch, in batch order
 };
 
 class DataLoader {
  public:
-  // requires: batch_size > 0; ds.images [N, ...] and ds.labels int64 [N] on the CPU.
-  // ensures: a loader at epoch 0. It shares ds's tensors (copying only non-contiguous ones), so
-  //   later in-place changes to ds.images show up in the batches. Throws nabla::Error naming the
-  //   shapes otherwise.
+  // requires: batch_size > 0; source non-null with at least one field.
+  // ensures: a loader at epoch 0 over the source. Throws nabla::Error naming the problem
+  //   otherwise.
+  DataLoader(std::shared_ptr<const Source> source, int64_t batch_size, bool shuffle, uint64_t seed,
+             bool drop_last = false);
+  // ensures: a loader over {"image": ds.images, "label": ds.labels} (any label shape: class
+  //   indices [N], masks [N, H, W], float targets). It shares ds's tensors (copying only
+  //   non-contiguous ones), so later in-place changes to ds.images show up in the batches.
   DataLoader(const Dataset& ds, int64_t batch_size, bool shuffle, uint64_t seed,
              bool drop_last = false);
 
@@ -38,6 +47,8 @@ class DataLoader {
 
   // ensures: ceil(N / batch_size), or floor(N / batch_size) with drop_last.
   int64_t num_batches() const;
+  int64_t size() const { return source_->size(); }
+  const Source& source() const { return *source_; }
 
   // With pin_memory on, batches are gathered straight into page-locked host memory, so that
   // copying them to a GPU is faster (needs the CUDA backend and a GPU). Off by default.
@@ -45,7 +56,9 @@ class DataLoader {
 
   // requires: 0 <= i < num_batches().
   // ensures: the i-th batch of the current epoch in fresh contiguous tensors; only the last
-  //   batch may be smaller than batch_size (never with drop_last). Thread-safe (const).
+  //   batch may be smaller than batch_size (never with drop_last). Items whose field shapes or
+  //   dtypes differ within the batch give nabla::Error naming both items, the field and both
+  //   shapes. Thread-safe (const).
   Batch batch(int64_t i) const;
 
   // Range-for over the batches of the current epoch: for (const Batch& b : loader) ...
@@ -67,7 +80,12 @@ class DataLoader {
   Iterator end() const { return Iterator(this, num_batches()); }
 
  private:
-  Tensor images_, labels_;
+  Tensor allocate(const Shape& s, DType dt) const;
+  Batch gather_rows(const TensorSource& src, std::vector<int64_t> idx) const;
+  Batch stack_items(std::vector<int64_t> idx) const;
+
+  std::shared_ptr<const Source> source_;
+  const TensorSource* tensors_ = nullptr;  // source_ when it is a TensorSource
   int64_t batch_size_;
   bool shuffle_, drop_last_, pin_memory_ = false;
   uint64_t seed_;

@@ -57,7 +57,8 @@ const std::vector<std::string>& fashion_mnist_classes() {
   return names;
 }
 
-Dataset load_mnist(const std::string& dir, Split split, int64_t limit) {
+Dataset load_mnist(const std::string& dir_or_default, Split split, int64_t limit) {
+  const std::string dir = dir_or_default.empty() ? default_fashion_mnist_dir() : dir_or_default;
   std::error_code ec;
   NABLA_CHECK(fs::is_directory(dir, ec), "load_mnist: data directory ", dir, " does not exist; ",
               kInstallHint);

@@ -33,7 +33,7 @@ const std::vector<std::string>& fashion_mnist_classes();
 enum class Split { Train, Test };
 
 // requires: dir holds the split's image file [N, H, W] and label file [N] (labels < 10), each as
-//   "<name>.gz" or "<name>" (tried in that order).
+//   "<name>.gz" or "<name>" (tried in that order); an empty dir means default_fashion_mnist_dir().
 // ensures: images [N, 1, H, W] float32 = byte / 255, labels int64 [N]; with limit > 0 only the
 //   first min(limit, N) samples. class_names are fashion_mnist_classes() when dir is the default
 //   directory or its path contains "fashion" (any case), else "0".."9".
