@@ -20,6 +20,12 @@ class Generator {
   }
   uint64_t seed() const { return seed_; }
   uint64_t offset() const { return offset_; }
+  // Restores a state read from seed() and offset() (resuming a run): the next draws are the
+  // ones the saved generator would have made.
+  void set_state(uint64_t seed, uint64_t offset) {
+    seed_ = seed;
+    offset_ = offset;
+  }
   // Returns the current offset and reserves `blocks` counters after it.
   uint64_t advance(uint64_t blocks) {
     uint64_t o = offset_;

@@ -180,8 +180,9 @@ void Module::retarget(const std::function<Tensor(const Tensor&)>& move, bool int
     const Tensor detached = slot->detach();
     Tensor moved = move(detached);
     if (moved.impl() == detached.impl()) continue;  // already there: keep the same leaf
+    const bool trainable = slot->requires_grad();
     *slot = moved;
-    slot->set_requires_grad(true);
+    slot->set_requires_grad(trainable);
   }
   slots.clear();
   collect("", false, true, slots);
@@ -218,6 +219,23 @@ std::string Module::repr(int indent) const {
   }
   os << ")";
   return os.str();
+}
+
+void set_requires_grad(Module& m, bool on) {
+  for (Tensor p : m.parameters()) p.set_requires_grad(on);
+}
+
+FreezeGuard::FreezeGuard(Module& m) : m_(m) {
+  for (Tensor p : m.parameters()) {
+    saved_.push_back(p.requires_grad());
+    p.set_requires_grad(false);
+  }
+}
+
+FreezeGuard::~FreezeGuard() {
+  std::vector<Tensor> params = m_.parameters();
+  for (size_t i = 0; i < params.size() && i < saved_.size(); ++i)
+    params[i].set_requires_grad(saved_[i]);
 }
 
 Sequential::Sequential(std::vector<std::shared_ptr<Module>> modules) : Module("Sequential") {

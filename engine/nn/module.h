@@ -85,7 +85,8 @@ class Module {
   void eval() { train(false); }
   bool is_training() const { return training_; }
 
-  // Moves (or converts) every parameter and buffer; parameters stay leaves with requires_grad.
+  // Moves (or converts) every parameter and buffer; parameters stay leaves and keep their
+  // requires_grad (a frozen module stays frozen).
   // Optimizers must be created after the move (they hold the tensors they update).
   void to(Device d);
   void to(DType dt);  // floating tensors only; int64 buffers (num_batches_tracked) stay int64
@@ -134,6 +135,28 @@ class ForwardHookGuard {
  private:
   Module& m_;
   int64_t id_;
+};
+
+// Freezing. A parameter with requires_grad false is a constant to autograd: a backward pass
+// through its module still carries the gradient to the module's input (what a GAN generator
+// step needs from a frozen discriminator), but no op records an edge to the parameter, so no
+// weight-gradient kernel runs for it and its .grad stays as it was.
+// ensures: every parameter of m (recursively) has requires_grad == on.
+void set_requires_grad(Module& m, bool on);
+
+// Freezes a module for a scope and restores each parameter's previous flag when it ends (also on
+// exceptions): { nn::FreezeGuard frozen(discriminator); ... generator step ... }. Flags are
+// restored on the module's parameters at that time, so a move (to) inside the scope is fine.
+class FreezeGuard {
+ public:
+  explicit FreezeGuard(Module& m);
+  ~FreezeGuard();
+  FreezeGuard(const FreezeGuard&) = delete;
+  FreezeGuard& operator=(const FreezeGuard&) = delete;
+
+ private:
+  Module& m_;
+  std::vector<bool> saved_;
 };
 
 // Applies its children in order; children are named "0", "1", ... as in torch.nn.Sequential.
