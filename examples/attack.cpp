@@ -12,78 +12,27 @@
 #include <memory>
 
 #include <nabla/attack/attack.h>
+#include <nabla/attack/figure.h>
 #include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/io/image.h>
 #include <nabla/io/progress.h>
-#include <nabla/io/safetensors.h>
+#include <nabla/metrics/classification.h>
 #include <nabla/ops.h>
 #include <nets/classifier.h>
 
-#include "commands.h"
+#include "common.h"
 
 namespace nabla::cli {
 
 namespace {
 
 struct AttackOptions {
-  std::string checkpoint, method = "fgsm", target = "none", device = "auto", out = "attack_out";
-  DataOptions data;
+  Common c;
+  std::string checkpoint, method = "fgsm", target = "none";
   attack::Options opt;
-  int64_t n = 0, batch = 500, show = 6;
-  bool json = false;
+  int64_t n = 0, show = 6;
 };
-
-// Predicted class and its softmax probability for each image of x.
-std::vector<std::pair<int64_t, double>> predictions(nn::Module& net, const Tensor& x, Device dev) {
-  NoGradGuard ng;
-  Tensor p = softmax(net(x.to(dev)), 1).to(Device::cpu()).contiguous();
-  std::vector<std::pair<int64_t, double>> out;
-  const int64_t K = p.size(1);
-  const float* pp = p.data<float>();
-  for (int64_t i = 0; i < p.size(0); ++i) {
-    const float* row = pp + i * K;
-    const int64_t c = std::max_element(row, row + K) - row;
-    out.emplace_back(c, double(row[c]));
-  }
-  return out;
-}
-
-}  // namespace
-
-void draw_attack_figure(const std::string& path, nn::Module& net, const Tensor& x,
-                        const Tensor& x_adv, const std::vector<std::string>& names, Device dev,
-                        const std::string& title) {
-  const int n = int(x.size(0)), scale = 4, cell_w = 28 * scale + 40, cell_h = 28 * scale + 34;
-  auto clean = predictions(net, x, dev), adv = predictions(net, x_adv, dev);
-  io::Canvas canvas(3 * cell_w + 40, n * cell_h + 40);
-  canvas.text(6, 4, title, io::kBlack);
-  const char* heads[3] = {"original", "perturbation (scaled)", "adversarial"};
-  for (int c = 0; c < 3; ++c) canvas.text(20 + c * cell_w, 20, heads[c], io::kGray);
-  Tensor delta = sub(x_adv, x);
-  for (int i = 0; i < n; ++i) {
-    const int y = 34 + i * cell_h;
-    Tensor xi = x.slice(i, i + 1).squeeze(0), ai = x_adv.slice(i, i + 1).squeeze(0);
-    Tensor di = delta.slice(i, i + 1).squeeze(0);
-    const double m = std::max(1e-12, max(abs(di)).item<double>());
-    canvas.blit(xi, 20, y, scale);
-    canvas.blit(add(mul(di, 0.5 / m), 0.5), 20 + cell_w, y, scale);
-    canvas.blit(ai, 20 + 2 * cell_w, y, scale);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%s %.0f%%", names[size_t(clean[size_t(i)].first)].c_str(),
-                  100 * clean[size_t(i)].second);
-    canvas.text(20, y + 28 * scale + 4, buf, io::kBlack);
-    std::snprintf(buf, sizeof buf, "x %.3f (Linf)", m);
-    canvas.text(20 + cell_w, y + 28 * scale + 4, buf, io::kGray);
-    const bool flipped = adv[size_t(i)].first != clean[size_t(i)].first;
-    std::snprintf(buf, sizeof buf, "%s %.0f%%", names[size_t(adv[size_t(i)].first)].c_str(),
-                  100 * adv[size_t(i)].second);
-    canvas.text(20 + 2 * cell_w, y + 28 * scale + 4, buf, flipped ? io::kRed : io::kBlack);
-  }
-  canvas.save_png(path);
-}
-
-namespace {
 
 attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
   if (s == "none") return attack::TargetMode::None;
@@ -99,29 +48,27 @@ attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
 }
 
 nlohmann::json run_attack(AttackOptions& o) {
-  const Device dev = resolve_device(o.device);
+  const Device dev = resolve_device(o.c.device);
   o.opt.target_mode = parse_target(o.target, o.opt);
-  std::shared_ptr<nn::Module> net_ptr = load_classifier(o.checkpoint);  // FashionCNN or FashionGAP
+  std::shared_ptr<nn::Module> net_ptr = nets::load_classifier(o.checkpoint);  // FashionCNN or GAP
   nn::Module& net = *net_ptr;
   net.to(dev);
-  o.data.test_limit = o.n;
-  data::Dataset test = load_split(o.data, data::Split::Test);
+  data::Dataset test = data::load_mnist(o.c.data, data::Split::Test, o.n);
   const attack::Model model = [&](const Tensor& x) { return net(x); };
 
   const int64_t N = test.size();
   int64_t clean_correct = 0, adv_correct = 0, successes = 0;
   double sum_linf = 0, sum_l2 = 0, sum_l0 = 0;
   Tensor shown_x, shown_adv;
-  io::ProgressBar bar(o.method, (N + o.batch - 1) / o.batch, !o.json);
-  for (int64_t lo = 0; lo < N; lo += o.batch) {
-    const int64_t hi = std::min(N, lo + o.batch);
+  const int64_t B = o.c.batch;
+  io::ProgressBar bar(o.method, (N + B - 1) / B, o.c.show_progress());
+  for (int64_t lo = 0; lo < N; lo += B) {
+    const int64_t hi = std::min(N, lo + B);
     Tensor x = test.images.slice(lo, hi).contiguous().to(dev);
     Tensor y = test.labels.slice(lo, hi).contiguous();
     {
       NoGradGuard ng;
-      Tensor pred = argmax(net(x), 1).to(Device::cpu());
-      for (int64_t i = 0; i < hi - lo; ++i)
-        clean_correct += pred.data<int64_t>()[i] == y.data<int64_t>()[i];
+      clean_correct += metrics::count_correct(net(x), y);
     }
     attack::Result r = attack::run(o.method, model, x, y.to(dev), o.opt);
     adv_correct += int64_t(std::llround(r.accuracy(y) * double(hi - lo)));
@@ -138,16 +85,17 @@ nlohmann::json run_attack(AttackOptions& o) {
     }
     char post[96];
     std::snprintf(post, sizeof post, "adv acc %.3f", double(adv_correct) / double(hi));
-    bar.update(hi / o.batch + (hi % o.batch != 0), post);
+    bar.update(hi / B + (hi % B != 0), post);
   }
   bar.finish();
 
-  std::filesystem::create_directories(o.out);
-  const std::string fig = o.out + "/" + o.method + ".png";
+  std::filesystem::create_directories(o.c.out);
+  const std::string fig = o.c.out + "/" + o.method + ".png";
   char title[160];
   std::snprintf(title, sizeof title, "%s, eps %.4g: clean (left), perturbation, adversarial",
                 o.method.c_str(), o.opt.eps);
-  if (o.show > 0) draw_attack_figure(fig, net, shown_x, shown_adv, test.class_names, dev, title);
+  if (o.show > 0)
+    attack::save_attack_figure(fig, net, shown_x, shown_adv, test.class_names, dev, title);
   nlohmann::json j = {{"method", o.method},
                       {"target", o.target},
                       {"eps", o.opt.eps},
@@ -165,7 +113,7 @@ nlohmann::json run_attack(AttackOptions& o) {
                       {"mean_l2", sum_l2 / double(N)},
                       {"mean_l0", sum_l0 / double(N)},
                       {"figure", o.show > 0 ? fig : ""}};
-  std::ofstream(o.out + "/" + o.method + ".json") << j.dump(2) << "\n";
+  std::ofstream(o.c.out + "/" + o.method + ".json") << j.dump(2) << "\n";
   return j;
 }
 
@@ -217,23 +165,22 @@ void register_attack(CLI::App& app) {
       ->check(CLI::Range(1, 784));
   a->add_option("--n", o->n, "attack the first N test images (0: all 10,000)")
       ->check(CLI::NonNegativeNumber);
-  a->add_option("--batch", o->batch, "images per batch")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(100000)));
   a->add_option("--show", o->show, "images in the figure (0: no figure)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(0), int64_t(32)));
-  a->add_option("--seed", o->opt.seed, "seed of random starts, targets and noise")
-      ->capture_default_str();
-  a->add_option("--data", o->data.dir, "MNIST-format folder (default: Fashion-MNIST)");
-  a->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  a->add_option("--out", o->out, "output folder (figure and JSON report)")->capture_default_str();
-  a->add_flag("--json", o->json,
-              "print one JSON object (clean_accuracy, adv_accuracy, success_rate, n, mean_linf, "
-              "mean_l2, ...) on stdout");
+  o->c.batch = 500;
+  o->c.out = "attack_out";
+  add_common_flags(a, o->c, kBatch | kSeed | kData | kDevice | kOut | kJson,
+                   {{"--batch", "images per batch"},
+                    {"--seed", "seed of random starts, targets and noise"},
+                    {"--out", "output folder (figure and JSON report)"},
+                    {"--json",
+                     "print one JSON object (clean_accuracy, adv_accuracy, success_rate, n, "
+                     "mean_linf, mean_l2, ...) on stdout"}});
   a->callback([o] {
+    o->opt.seed = o->c.seed;
     nlohmann::json j = run_attack(*o);
-    if (o->json) {
+    if (o->c.json) {
       std::cout << j.dump() << "\n";
       return;
     }

@@ -20,28 +20,24 @@
 #include <memory>
 
 #include <nabla/attack/attack.h>
+#include <nabla/attack/figure.h>
 #include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
+#include <nabla/explain/figure.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
-#include <nabla/io/safetensors.h>
 #include <nabla/ops.h>
+#include <nabla/train/checkpoint.h>
+#include <nabla/train/evaluate.h>
 #include <nets/classifier.h>
+#include <nets/classifier_train.h>
 
-#include "commands.h"
+#include "common.h"
 
 namespace nabla::cli {
 
 namespace {
-
-struct DemoOptions {
-  std::string out = "demo_out", device = "auto";
-  int64_t epochs = 1, train_limit = 0;
-  uint64_t seed = 0;
-  std::string data;
-  bool json = false;
-};
 
 // Images [n, 1, 28, 28] in a row of labelled cells: "pred" in green when right, red when wrong,
 // and the true class under it.
@@ -84,30 +80,36 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
   canvas.save_png(path);
 }
 
-nlohmann::json run_demo(const DemoOptions& o) {
+nlohmann::json run_demo(const Common& o) {
   std::filesystem::create_directories(o.out);
-  TrainConfig cfg;
+  const bool show = o.show_progress();
+  nets::ClassifierTraining cfg;
   cfg.epochs = o.epochs;
   cfg.seed = o.seed;
   cfg.device = o.device;
   cfg.out = o.out + "/classify";
-  cfg.data.dir = o.data;
-  cfg.data.train_limit = o.train_limit;
-  cfg.quiet = o.json;
-  if (!o.json)
-    std::fprintf(stderr, "== 1. training FashionCNN (%lld epoch) ==\n", (long long)o.epochs);
-  nlohmann::json train = run_classify_train(cfg);
-
-  if (!o.json)
-    std::fprintf(stderr, "== 2. reloading %s ==\n", train["checkpoint"].get<std::string>().c_str());
+  cfg.data = o.data;
+  cfg.train_limit = o.train_limit;
+  cfg.test_limit = o.test_limit;
+  cfg.checkpoint_every = o.checkpoint_every;
   const Device dev = resolve_device(o.device);
-  nets::FashionCNN net;
-  load_checkpoint(net, train["checkpoint"].get<std::string>());
-  net.to(dev);
-  data::Dataset test = load_split(cfg.data, data::Split::Test);
-  EvalResult ev = evaluate(net, test, 256, dev, false);
+  if (show)
+    std::fprintf(stderr, "== 1. training FashionCNN (%lld epoch) ==\n", (long long)o.epochs);
+  // --resume DIR continues the training part, which lives in DIR/classify.
+  const bool resume = !o.resume.empty();
+  NABLA_CHECK(!resume || train::Checkpoint::exists(cfg.out), "--resume ", o.resume,
+              ": no training run to continue in ", cfg.out);
+  nlohmann::json train = nets::train_classifier(cfg, dev, resume, show);
 
-  if (!o.json) std::fprintf(stderr, "== 3-4. predictions and input gradients ==\n");
+  if (show)
+    std::fprintf(stderr, "== 2. reloading %s ==\n", train["checkpoint"].get<std::string>().c_str());
+  nets::FashionCNN net;
+  train::load_weights(net, train["checkpoint"].get<std::string>());
+  net.to(dev);
+  data::Dataset test = data::load_mnist(cfg.data, data::Split::Test, cfg.test_limit);
+  const train::Evaluation ev = train::evaluate_classifier(net, test, 256, dev, false);
+
+  if (show) std::fprintf(stderr, "== 3-4. predictions and input gradients ==\n");
   const int64_t n_show = std::min<int64_t>(16, test.size());
   net.eval();
   Tensor images = test.images.slice(0, n_show).contiguous();
@@ -127,7 +129,7 @@ nlohmann::json run_demo(const DemoOptions& o) {
   for (int64_t i = 0; i < n_show; ++i) right += pred.data<int64_t>()[i] == truth.data<int64_t>()[i];
 
   // 5. FGSM at eps = 0.1 on the whole test set: the input gradient as an attack.
-  if (!o.json) std::fprintf(stderr, "== 5. FGSM, eps 0.1 ==\n");
+  if (show) std::fprintf(stderr, "== 5. FGSM, eps 0.1 ==\n");
   attack::Options aopt;
   aopt.eps = 0.1;
   const double fgsm_acc = adversarial_accuracy(net, net, test, "fgsm", aopt, 500, dev);
@@ -138,18 +140,18 @@ nlohmann::json run_demo(const DemoOptions& o) {
                        .x_adv.to(Device::cpu());
   fig_x = fig_x.to(Device::cpu());
   const std::string attack_png = o.out + "/attack.png";
-  draw_attack_figure(attack_png, net, fig_x, fig_adv, test.class_names, dev,
-                     "FGSM, eps 0.1: original, perturbation, adversarial");
+  attack::save_attack_figure(attack_png, net, fig_x, fig_adv, test.class_names, dev,
+                             "FGSM, eps 0.1: original, perturbation, adversarial");
 
   const std::string pred_png = o.out + "/predictions.png", sal_png = o.out + "/saliency.png";
   draw_predictions(pred_png, images, pred, truth, test.class_names);
   draw_saliency(sal_png, images.slice(0, 8), sal.slice(0, 8), pred, test.class_names);
 
   // 6. The explanation panel: the same class through four different lenses.
-  if (!o.json) std::fprintf(stderr, "== 6. explanations ==\n");
+  if (show) std::fprintf(stderr, "== 6. explanations ==\n");
   const std::string explain_png = o.out + "/explain.png";
-  draw_explanation_comparison(explain_png, net, "conv2", images.slice(0, 6).contiguous(),
-                              truth.slice(0, 6).contiguous(), test.class_names, Tensor(), dev);
+  explain::save_comparison_figure(explain_png, net, "conv2", images.slice(0, 6).contiguous(),
+                                  truth.slice(0, 6).contiguous(), test.class_names, Tensor(), dev);
 
   nlohmann::json report = {{"device", dev.str()},
                            {"train", train},
@@ -196,25 +198,26 @@ nlohmann::json run_demo(const DemoOptions& o) {
 }  // namespace
 
 void register_demo(CLI::App& app) {
-  auto o = std::make_shared<DemoOptions>();
+  auto o = std::make_shared<Common>();
+  o->out = "demo_out";
+  o->epochs = 1;
   CLI::App* demo = app.add_subcommand(
       "demo",
       "The README's main job: train FashionCNN briefly on whatever device there is, reload the\n"
       "checkpoint, show predictions and input-gradient saliency, and write a report folder:\n"
       "DIR/report.md, report.json, predictions.png, saliency.png, attack.png, explain.png and\n"
       "DIR/classify/ (metrics.csv, curves.png, model.safetensors).");
-  demo->add_option("--out", o->out, "report folder")->capture_default_str();
-  demo->add_option("--epochs", o->epochs, "training epochs")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(100)));
-  demo->add_option("--train-limit", o->train_limit,
-                   "train on the first N images only (0: all 60000)")
-      ->check(CLI::NonNegativeNumber);
-  demo->add_option("--data", o->data, "MNIST-format folder (default: Fashion-MNIST)");
-  demo->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  demo->add_option("--seed", o->seed, "seed of everything random")->capture_default_str();
-  demo->add_flag("--json", o->json, "print the report as one JSON object on stdout");
+  add_common_flags(demo, *o, kTrainingFlags & ~(kBatch | kLr),
+                   {{"--out", "report folder"},
+                    {"--epochs", "training epochs"},
+                    {"--seed", "seed of everything random"},
+                    {"--resume",
+                     "continue an interrupted demo in DIR (its training part, "
+                     "DIR/classify, from its last checkpoint), then do the rest"},
+                    {"--json", "print the report as one JSON object on stdout"}});
   demo->callback([o] {
+    if (!o->resume.empty()) o->out = o->resume;
+    apply_threads(*o);
     nlohmann::json r = run_demo(*o);
     if (o->json) {
       std::cout << r.dump() << "\n";

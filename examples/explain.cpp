@@ -20,25 +20,26 @@
 
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
+#include <nabla/explain/figure.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/io/progress.h>
+#include <nabla/io/table.h>
 #include <nabla/ops.h>
 #include <nets/classifier.h>
 
-#include "commands.h"
+#include "common.h"
 
 namespace nabla::cli {
 
 namespace {
 
 struct ExplainOptions {
-  std::string checkpoint, method = "saliency", indices = "0:8", layer, device = "auto";
-  std::string out = "explain_out", save_npy, colormap = "jet";
-  int64_t cls = -1, batch = 64, show = 8;
-  DataOptions data;
+  Common c;
+  std::string checkpoint, method = "saliency", indices = "0:8";
+  std::string save_npy, colormap = "jet";
+  int64_t cls = -1, show = 8;
   explain::Options opt;
-  bool json = false;
 };
 
 // Methods whose maps are signed (drawn with a diverging colormap centred on zero).
@@ -80,45 +81,6 @@ std::pair<int64_t, int64_t> parse_indices(const std::string& s, int64_t n) {
   return {a, b};
 }
 
-// A table of image cells: a title, column heads, and per row a label and one [C, H, W] image
-// per column (values in [0, 1]), each pixel drawn as scale x scale.
-struct Row {
-  std::string label;
-  std::vector<Tensor> cells;
-  io::Rgb color = io::kBlack;
-};
-void draw_table(const std::string& path, const std::string& title,
-                const std::vector<std::string>& heads, const std::vector<Row>& rows,
-                io::Colormap cm, bool colorbar_signed) {
-  const int scale = 3, h = int(rows.at(0).cells.at(0).size(-2)) * scale,
-            w = int(rows[0].cells[0].size(-1)) * scale, gap = 10, label_w = 150;
-  const int col_w = std::max(w, 6 * 16) + gap, row_h = h + gap;
-  const int width = label_w + int(heads.size()) * col_w + 60, top = 36;
-  io::Canvas c(std::max(width, io::Canvas::text_width(title) + 16),
-               top + int(rows.size()) * row_h + 8);
-  c.text(6, 4, title, io::kBlack);
-  for (size_t k = 0; k < heads.size(); ++k)
-    c.text(label_w + int(k) * col_w, 22, heads[k], io::kGray);
-  for (size_t r = 0; r < rows.size(); ++r) {
-    const int y = top + int(r) * row_h;
-    c.text(6, y + 4, rows[r].label, rows[r].color);
-    for (size_t k = 0; k < rows[r].cells.size(); ++k)
-      c.blit(rows[r].cells[k], label_w + int(k) * col_w, y, scale);
-  }
-  io::draw_colorbar(c, width - 44, top, 10, std::max(40, int(rows.size()) * row_h - gap), cm,
-                    colorbar_signed ? "-" : "low", colorbar_signed ? "+" : "high");
-  c.save_png(path);
-}
-
-std::string row_label(const std::vector<std::string>& names, int64_t index, int64_t explained,
-                      int64_t pred, int64_t truth) {
-  auto name = [&](int64_t k) {
-    return k >= 0 && size_t(k) < names.size() ? names[size_t(k)] : std::to_string(k);
-  };
-  return "#" + std::to_string(index) + "\nexplains: " + name(explained) + "\npred: " + name(pred) +
-         "\ntrue: " + name(truth);
-}
-
 struct ImageBatch {
   Tensor x, labels;  // CPU
 };
@@ -130,12 +92,12 @@ struct Maps {
 };
 Maps run_method(const std::string& method, nn::Module& net, const ImageBatch& ib,
                 const ExplainOptions& o, Device dev) {
-  const int64_t n = ib.x.size(0), nb = (n + o.batch - 1) / o.batch;
-  io::ProgressBar bar(method, nb, !o.json && nb > 1);
+  const int64_t n = ib.x.size(0), nb = (n + o.c.batch - 1) / o.c.batch;
+  io::ProgressBar bar(method, nb, o.c.show_progress() && nb > 1);
   std::vector<Tensor> maps;
   std::vector<int64_t> classes, preds;
   for (int64_t b = 0; b < nb; ++b) {
-    const int64_t lo = b * o.batch, hi = std::min(n, lo + o.batch);
+    const int64_t lo = b * o.c.batch, hi = std::min(n, lo + o.c.batch);
     Tensor x = ib.x.slice(lo, hi).to(dev);
     explain::Options opt = o.opt;
     Tensor pred = explain::predict(net, x);
@@ -166,58 +128,21 @@ nlohmann::json int_list(const Tensor& t) {
   return j;
 }
 
-}  // namespace
-
-nlohmann::json draw_explanation_comparison(const std::string& path, nn::Module& net,
-                                           const std::string& layer, const Tensor& x,
-                                           const Tensor& labels,
-                                           const std::vector<std::string>& names,
-                                           const Tensor& classes, Device dev) {
-  explain::Options opt;
-  opt.layer = layer;
-  Tensor xd = x.to(dev);
-  Tensor pred = explain::predict(net, xd);
-  opt.classes = classes.defined() ? classes : pred;
-  const Tensor gb = explain::guided_backprop(net, xd, opt), gc = explain::gradcam(net, xd, opt),
-               occ = explain::occlusion(net, xd, opt);
-  const Tensor ggc = mul(gb, gc);  // guided Grad-CAM, from the two maps already computed
-  std::vector<Row> rows;
-  for (int64_t i = 0; i < x.size(0); ++i) {
-    Tensor img = x.slice(i, i + 1).squeeze(0).to(Device::cpu());
-    auto m = [&](const Tensor& t) { return t.slice(i, i + 1).squeeze(0); };
-    rows.push_back({row_label(names, i, opt.classes.data<int64_t>()[i], pred.data<int64_t>()[i],
-                              labels.data<int64_t>()[i]),
-                    {img, heat(m(gb), io::Colormap::Gray, false),
-                     io::overlay_heatmap(img, io::normalize_map(m(gc)), io::Colormap::Jet, 0.5),
-                     heat(m(ggc), io::Colormap::Gray, false),
-                     io::overlay_heatmap(img, io::normalize_map(m(occ)), io::Colormap::Jet, 0.5)}});
-  }
-  draw_table(path, "explanations of the class named in each row (Grad-CAM at " + layer + ")",
-             {"original", "guided backprop", "Grad-CAM", "guided Grad-CAM", "occlusion"}, rows,
-             io::Colormap::Jet, false);
-  return {{"figure", path},
-          {"layer", layer},
-          {"classes", int_list(opt.classes)},
-          {"predicted", int_list(pred)}};
-}
-
-namespace {
-
 nlohmann::json run_explain(const ExplainOptions& o) {
   const auto t0 = std::chrono::steady_clock::now();
-  const Device dev = resolve_device(o.device);
+  const Device dev = resolve_device(o.c.device);
   std::string arch;
-  std::shared_ptr<nn::Module> net = load_classifier(o.checkpoint, &arch);
+  std::shared_ptr<nn::Module> net = nets::load_classifier(o.checkpoint, &arch);
   net->to(dev);
-  std::filesystem::create_directories(o.out);
+  std::filesystem::create_directories(o.c.out);
   ExplainOptions e = o;
   if (e.opt.layer.empty()) e.opt.layer = arch == "gap" ? "features" : "conv2";
   NABLA_CHECK(o.method != "cam" || arch == "gap", "--method cam needs a model that ends in global ",
               "average pooling; ", o.checkpoint, " holds a ", net->type_name(),
               ". Train one with `nabla classify train --arch gap`.");
-  data::Dataset test = load_split(o.data, data::Split::Test);
+  data::Dataset test = data::load_mnist(o.c.data, data::Split::Test);
   const io::Colormap cm = io::colormap_from_name(o.colormap);
-  const std::string png = o.out + "/" + o.method + ".png";
+  const std::string png = o.c.out + "/" + o.method + ".png";
   nlohmann::json j = {{"method", o.method},
                       {"checkpoint", o.checkpoint},
                       {"model", net->type_name()},
@@ -245,17 +170,18 @@ nlohmann::json run_explain(const ExplainOptions& o) {
     }
     maps = images.reshape({images.size(0), in[1], in[2]}).contiguous();
     // Each synthesized image is shown on its own scale: their ranges are arbitrary.
-    std::vector<Row> rows;
+    std::vector<io::TableRow> rows;
     for (int64_t i = 0; i < images.size(0); ++i) {
       Tensor m = maps.slice(i, i + 1).squeeze(0);
       rows.push_back({labels[size_t(i)],
                       {io::normalize_map(m).unsqueeze(0), heat(m, io::Colormap::Diverging, true)}});
     }
-    draw_table(png,
-               o.method == "class-model"
-                   ? "class model: arg max_I S_c(I) - lambda |I|^2, gradient ascent from I = 0"
-                   : "activation maximisation: arg max_I mean A_k(I) - lambda |I|^2",
-               {"image (min-max)", "signed (red +)"}, rows, io::Colormap::Diverging, true);
+    io::save_image_table(
+        png,
+        o.method == "class-model"
+            ? "class model: arg max_I S_c(I) - lambda |I|^2, gradient ascent from I = 0"
+            : "activation maximisation: arg max_I mean A_k(I) - lambda |I|^2",
+        {"image (min-max)", "signed (red +)"}, rows, io::Colormap::Diverging, true);
     j["lambda"] = e.opt.lambda;
     j["iterations"] = e.opt.iterations;
     j["lr"] = e.opt.lr;
@@ -268,7 +194,7 @@ nlohmann::json run_explain(const ExplainOptions& o) {
     const int64_t shown = std::min<int64_t>(o.show, b - a);
     if (o.method == "compare") {
       NABLA_CHECK(o.save_npy.empty(), "--save-npy needs one method; --method compare draws four");
-      nlohmann::json f = draw_explanation_comparison(
+      nlohmann::json f = explain::save_comparison_figure(
           png, *net, e.opt.layer, ib.x.slice(0, shown), ib.labels.slice(0, shown), test.class_names,
           ex.defined() ? ex.slice(0, shown).contiguous() : Tensor(), dev);
       j["layer"] = e.opt.layer;
@@ -277,20 +203,22 @@ nlohmann::json run_explain(const ExplainOptions& o) {
     } else {
       Maps r = run_method(o.method, *net, ib, e, dev);
       maps = r.maps;
-      std::vector<Row> rows;
+      std::vector<io::TableRow> rows;
       const bool sgn = is_signed(o.method);
       const io::Colormap mcm = sgn ? io::Colormap::Diverging : cm;
       for (int64_t i = 0; i < shown; ++i) {
         Tensor img = ib.x.slice(i, i + 1).squeeze(0), m = maps.slice(i, i + 1).squeeze(0);
         const int64_t c = r.classes.data<int64_t>()[i], p = r.pred.data<int64_t>()[i];
-        rows.push_back({row_label(test.class_names, a + i, c, p, ib.labels.data<int64_t>()[i]),
-                        {img, heat(m, mcm, sgn),
-                         io::overlay_heatmap(img, io::normalize_map(m, sgn), mcm, 0.5)},
-                        p == ib.labels.data<int64_t>()[i] ? io::kBlack : io::kRed});
+        rows.push_back(
+            {explain::row_label(test.class_names, a + i, c, p, ib.labels.data<int64_t>()[i]),
+             {img, heat(m, mcm, sgn),
+              io::overlay_heatmap(img, io::normalize_map(m, sgn), mcm, 0.5)},
+             p == ib.labels.data<int64_t>()[i] ? io::kBlack : io::kRed});
       }
       if (shown > 0)
-        draw_table(png, std::string(method_title(o.method)) + " (each map scaled to its own range)",
-                   {"image", "map", "overlay"}, rows, mcm, sgn);
+        io::save_image_table(
+            png, std::string(method_title(o.method)) + " (each map scaled to its own range)",
+            {"image", "map", "overlay"}, rows, mcm, sgn);
       else
         j["figure"] = "";
       const std::vector<std::string> layered{"gradcam", "gradcam++", "guided-gradcam", "cam"};
@@ -312,7 +240,7 @@ nlohmann::json run_explain(const ExplainOptions& o) {
     j["npy_shape"] = maps.shape();
   }
   j["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  std::ofstream(o.out + "/" + o.method + ".json") << j.dump(2) << "\n";
+  std::ofstream(o.c.out + "/" + o.method + ".json") << j.dump(2) << "\n";
   return j;
 }
 
@@ -380,13 +308,6 @@ void register_explain(CLI::App& app) {
   e->add_option("--channel", o->opt.channel, "activation: channel of --layer")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  e->add_option("--seed", o->opt.seed, "smoothgrad noise, activation start")->capture_default_str();
-  e->add_option("--batch", o->batch,
-                "images per forward/backward (smoothgrad, integrated-"
-                "gradients and occlusion multiply it internally, bounded "
-                "by --max-rows)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(100000)));
   e->add_option("--max-rows", o->opt.max_batch,
                 "rows per forward inside smoothgrad, integrated-gradients and occlusion (bounds "
                 "memory)")
@@ -399,11 +320,14 @@ void register_explain(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"jet", "inferno", "gray"}));
   e->add_option("--save-npy", o->save_npy, "write the raw maps as float32 .npy [B-A, H, W]");
-  e->add_option("--data", o->data.dir, "MNIST-format folder (default: Fashion-MNIST)");
-  e->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  e->add_option("--out", o->out, "output folder (PNG panel and JSON report)")
-      ->capture_default_str();
-  e->add_flag("--json", o->json, "print one JSON object (method, classes, predictions, paths...)");
+  o->c.out = "explain_out";
+  add_common_flags(e, o->c, kSeed | kBatch | kData | kDevice | kOut | kJson,
+                   {{"--seed", "smoothgrad noise, activation start"},
+                    {"--batch",
+                     "images per forward/backward (smoothgrad, integrated-gradients and occlusion "
+                     "multiply it internally, bounded by --max-rows)"},
+                    {"--out", "output folder (PNG panel and JSON report)"},
+                    {"--json", "print one JSON object (method, classes, predictions, paths...)"}});
   register_explain_detector(*e);
   e->require_subcommand(0, 1);
   e->callback([o, e] {
@@ -411,8 +335,9 @@ void register_explain(CLI::App& app) {
     NABLA_CHECK(!o->checkpoint.empty(), "explain: --checkpoint is required (see --help)");
     NABLA_CHECK(std::filesystem::is_regular_file(o->checkpoint), "explain: --checkpoint ",
                 o->checkpoint, ": no such file");
+    o->opt.seed = o->c.seed;
     nlohmann::json j = run_explain(*o);
-    if (o->json) {
+    if (o->c.json) {
       std::cout << j.dump() << "\n";
       return;
     }

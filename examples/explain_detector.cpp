@@ -51,27 +51,66 @@
 #include <nabla/explain/explain.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
+#include <nabla/io/plot.h>
 #include <nabla/io/progress.h>
 #include <nabla/io/safetensors.h>
+#include <nabla/metrics/classification.h>
 #include <nabla/ops.h>
-#include <nabla/optim/optimizer.h>
+#include <nabla/optim/factory.h>
+#include <nabla/train/trainer.h>
+#include <nets/classifier.h>
 #include <nets/detector.h>
 
-#include "commands.h"
+#include "common.h"
 
 namespace nabla::cli {
 
 namespace {
 
 struct DetectorOptions {
-  std::string checkpoint, device = "auto", out = "runs/detector";
-  DataOptions data;
-  int64_t train_n = 5000, test_n = 1000, epochs = 3, batch = 64, show = 6;
+  Common c;
+  std::string checkpoint;
+  int64_t show = 6;
   int pgd_steps = 10;
-  double eps = 0.1, lr = 1e-3;
-  uint64_t seed = 0;
-  bool json = false, quiet = false;
+  double eps = 0.1;
 };
+
+// The run's options, keyed like the flags (what --resume restores).
+nlohmann::json to_json(const DetectorOptions& o) {
+  return {{"checkpoint", o.checkpoint},
+          {"train_limit", o.c.train_limit},
+          {"test_limit", o.c.test_limit},
+          {"eps", o.eps},
+          {"pgd_steps", o.pgd_steps},
+          {"epochs", o.c.epochs},
+          {"batch", o.c.batch},
+          {"lr", o.c.lr},
+          {"show", o.show},
+          {"seed", o.c.seed},
+          {"data", o.c.data},
+          {"out", o.c.out},
+          {"checkpoint_every", o.c.checkpoint_every},
+          {"device", o.c.device},
+          {"threads", o.c.threads}};
+}
+
+void from_json(const nlohmann::json& j, DetectorOptions& o) {
+  j.at("checkpoint").get_to(o.checkpoint);
+  j.at("train_limit").get_to(o.c.train_limit);
+  j.at("test_limit").get_to(o.c.test_limit);
+  j.at("eps").get_to(o.eps);
+  j.at("pgd_steps").get_to(o.pgd_steps);
+  j.at("epochs").get_to(o.c.epochs);
+  j.at("batch").get_to(o.c.batch);
+  j.at("lr").get_to(o.c.lr);
+  j.at("show").get_to(o.show);
+  j.at("seed").get_to(o.c.seed);
+  j.at("data").get_to(o.c.data);
+  j.at("out").get_to(o.c.out);
+  j.at("checkpoint_every").get_to(o.c.checkpoint_every);
+  j.at("device").get_to(o.c.device);
+  j.at("threads").get_to(o.c.threads);
+}
 
 // Rows per attack and saliency pass: bounds memory, and gives the progress bars their steps.
 constexpr int64_t kWorkBatch = 250;
@@ -145,13 +184,6 @@ double fraction_equal(const Tensor& pred, int64_t want) {
   return p.empty() ? 0 : double(std::count(p.begin(), p.end(), want)) / double(p.size());
 }
 
-double accuracy(const Tensor& pred, const Tensor& y) {
-  std::vector<int64_t> p = pred.to_vector<int64_t>(), t = y.to_vector<int64_t>();
-  int64_t ok = 0;
-  for (size_t i = 0; i < p.size(); ++i) ok += p[i] == t[i];
-  return p.empty() ? 0 : double(ok) / double(p.size());
-}
-
 // The mean over maps [N, H, W] of each map's maximum.
 double mean_max(const Tensor& maps) {
   return mean(max(maps.reshape({maps.size(0), -1}), 1).first).item<double>();
@@ -180,54 +212,11 @@ constexpr Variant kVariants[] = {
     {"image_only", "image only", "detector_image_only.safetensors", Input::ImageOnly},
     {"saliency_only", "saliency only", "detector_saliency_only.safetensors", Input::SaliencyOnly}};
 
+// What training left of one detector: the last epoch's mean loss and accuracy, and the time
+// spent in its steps.
 struct TrainStats {
   double loss = 0, accuracy = 0, seconds = 0;
 };
-
-// Adam + cross-entropy over shuffled mini-batches of ds (the loader's order depends on the seed
-// only, so both detectors see the same batches).
-TrainStats train_detector(nets::SaliencyDetector& det, const data::Dataset& ds,
-                          const DetectorOptions& o, Device dev, const std::string& label,
-                          bool show) {
-  det.train();
-  data::DataLoader loader(ds, o.batch, /*shuffle=*/true, o.seed);
-  optim::Adam opt(det.parameters(), optim::AdamOptions{.lr = o.lr});
-  const int64_t steps = loader.num_batches();
-  io::ProgressBar bar(label, steps * o.epochs, show);
-  TrainStats st;
-  char post[128] = "";
-  for (int64_t epoch = 0; epoch < o.epochs; ++epoch) {
-    loader.set_epoch(epoch);
-    double loss_sum = 0;
-    int64_t seen = 0, correct = 0;
-    for (int64_t i = 0; i < steps; ++i) {
-      data::Batch b = loader.batch(i);
-      Tensor x = b["image"].to(dev), y = b["label"].to(dev);
-      Tensor logits = det(x);
-      Tensor loss = cross_entropy(logits, y);
-      opt.zero_grad();
-      loss.backward();
-      opt.step();
-      const double l = loss.item<double>();
-      NABLA_CHECK(std::isfinite(l), "explain detector: the detector's loss became ", l,
-                  " at epoch ", epoch + 1, " step ", i, ": try a smaller --lr");
-      const int64_t n = y.size(0);
-      loss_sum += l * double(n);
-      seen += n;
-      correct += int64_t(std::llround(
-          accuracy(argmax(logits.detach(), 1).to(Device::cpu()), b["label"]) * double(n)));
-      std::snprintf(post, sizeof post, "epoch %lld/%lld  loss %.4f  acc %.3f", (long long)epoch + 1,
-                    (long long)o.epochs, loss_sum / double(seen), double(correct) / double(seen));
-      bar.update(epoch * steps + i + 1, post);
-    }
-    st.loss = loss_sum / double(seen);
-    st.accuracy = double(correct) / double(seen);
-  }
-  bar.finish(post);
-  st.seconds = bar.elapsed();
-  det.eval();
-  return st;
-}
 
 // What one detector does on the held-out sets.
 struct Detection {
@@ -309,18 +298,15 @@ nlohmann::json detection_json(const Detection& d, const TrainStats& t, int64_t i
           {"checkpoint", checkpoint}};
 }
 
-nlohmann::json run_detector(DetectorOptions& o) {
+nlohmann::json run_detector(const DetectorOptions& o, bool resume, bool show) {
   const auto t_start = std::chrono::steady_clock::now();
-  const bool show = !o.json && !o.quiet;
-  const Device dev = resolve_device(o.device);
+  const Device dev = resolve_device(o.c.device);
   std::string arch;
-  std::shared_ptr<nn::Module> net = load_classifier(o.checkpoint, &arch);
+  std::shared_ptr<nn::Module> net = nets::load_classifier(o.checkpoint, &arch);
   net->to(dev);
   net->eval();
-  o.data.train_limit = o.train_n;
-  o.data.test_limit = o.test_n;
-  data::Dataset train = load_split(o.data, data::Split::Train);
-  data::Dataset test = load_split(o.data, data::Split::Test);
+  data::Dataset train = data::load_mnist(o.c.data, data::Split::Train, o.c.train_limit);
+  data::Dataset test = data::load_mnist(o.c.data, data::Split::Test, o.c.test_limit);
   NABLA_CHECK(train.size() > 0 && test.size() > 0, "explain detector: no training or test images");
   NABLA_CHECK(train.images.size(1) == 1 && train.images.size(2) == 28 && train.images.size(3) == 28,
               "explain detector: the detector needs 1x28x28 images, the data has ",
@@ -345,7 +331,7 @@ nlohmann::json run_detector(DetectorOptions& o) {
     return attack::fgsm(model, x, y, fgsm_opt).x_adv;
   };
   auto pgd = [&](const Tensor& x, const Tensor& y) {
-    pgd_opt.seed = o.seed * 1000003 + attack_batch++;
+    pgd_opt.seed = o.c.seed * 1000003 + attack_batch++;
     return attack::pgd_linf(model, x, y, pgd_opt).x_adv;
   };
 
@@ -394,17 +380,102 @@ nlohmann::json run_detector(DetectorOptions& o) {
   const Tensor train_labels = from_vector(labels, {2 * n_train});
   const Tensor train_images = concat({train.images, adv_train}, 0);
   const Tensor train_sal = concat({sal_train, sal_adv_train}, 0);
+  // In lockstep: every step trains each detector on the same batch of its own input, so the
+  // three see the same examples in the same order (each loader's order depends on the seed
+  // only) and the run checkpoints as one.
   std::vector<std::unique_ptr<nets::SaliencyDetector>> dets;
-  std::vector<TrainStats> stats;
-  double train_seconds = 0;
+  std::vector<std::unique_ptr<optim::Optimizer>> opts;
+  std::vector<data::DataLoader> loaders;
+  std::vector<TrainStats> stats(std::size(kVariants));
   for (const Variant& v : kVariants) {
     const data::Dataset ds{detector_input(train_images, train_sal, k, v.input), train_labels, {}};
-    Generator gen(o.seed);
+    Generator gen(o.c.seed);
     dets.push_back(std::make_unique<nets::SaliencyDetector>(ds.images.size(1), &gen));
     dets.back()->to(dev);
-    stats.push_back(
-        train_detector(*dets.back(), ds, o, dev, std::string("detector (") + v.title + ")", show));
-    train_seconds += stats.back().seconds;
+    opts.push_back(optim::make_optimizer("adam", dets.back()->parameters(), {.lr = o.c.lr}));
+    loaders.emplace_back(ds, o.c.batch, /*shuffle=*/true, o.c.seed);
+  }
+  std::vector<std::string> columns = {"epoch"};
+  std::vector<train::CurvePanel> panels;
+  for (const Variant& v : kVariants) {
+    columns.push_back(std::string("loss_") + v.key);
+    columns.push_back(std::string("acc_") + v.key);
+  }
+  for (const char* what : {"loss", "acc"}) {
+    train::CurvePanel p{std::string(what) + " (training)", "epoch", what, {}};
+    for (size_t i = 0; i < std::size(kVariants); ++i)
+      p.curves.push_back({std::string(what) + "_" + kVariants[i].key + ":running",
+                          kVariants[i].title, io::palette_color(i)});
+    panels.push_back(p);
+  }
+  train::Trainer trainer({.name = "explain detector",
+                          .out = o.c.out,
+                          .epochs = o.c.epochs,
+                          .steps_per_epoch = loaders[0].num_batches(),
+                          .checkpoint_every = o.c.checkpoint_every,
+                          .resume = resume,
+                          .show = show},
+                         columns, panels);
+  for (size_t i = 0; i < dets.size(); ++i) {
+    const std::string file = kVariants[i].file;
+    trainer.add_module(file.substr(0, file.size() - std::string(".safetensors").size()), *dets[i]);
+    trainer.add_optimizer(std::string("adam_") + kVariants[i].key, *opts[i]);
+  }
+  trainer.set_options(to_json(o));
+  trainer.set_metadata([&] {
+    std::map<std::string, std::map<std::string, std::string>> meta;
+    for (size_t i = 0; i < dets.size(); ++i) {
+      const std::string file = kVariants[i].file;
+      meta[file.substr(0, file.size() - std::string(".safetensors").size())] = {
+          {"classifier", o.checkpoint},
+          {"eps", std::to_string(o.eps)},
+          {"pgd_steps", std::to_string(o.pgd_steps)},
+          {"seed", std::to_string(o.c.seed)},
+          {"saliency_scale", std::to_string(k)},
+          {"input", kVariants[i].title},
+          {"in_channels", std::to_string(dets[i]->in_channels())}};
+    }
+    return meta;
+  });
+  trainer.fit(
+      [&](int64_t epoch) {
+        for (size_t i = 0; i < dets.size(); ++i) {
+          dets[i]->train();
+          loaders[i].set_epoch(epoch - 1);
+        }
+      },
+      [&](const train::StepInfo& st) {
+        train::StepResult r;
+        for (size_t i = 0; i < dets.size(); ++i) {
+          const auto t = std::chrono::steady_clock::now();
+          data::Batch b = loaders[i].batch(st.batch);
+          Tensor logits = (*dets[i])(b["image"].to(dev));
+          Tensor loss = cross_entropy(logits, b["label"].to(dev));
+          opts[i]->zero_grad();
+          loss.backward();
+          opts[i]->step();
+          r.metrics.push_back({std::string("loss_") + kVariants[i].key, loss.item<double>()});
+          r.metrics.push_back(
+              {std::string("acc_") + kVariants[i].key, metrics::accuracy(logits, b["label"])});
+          r.n = b["label"].size(0);
+          stats[i].seconds += seconds_since(t);
+        }
+        return r;
+      },
+      [&](const train::EpochStats& st) {
+        train::Record rec{{"epoch", double(st.epoch)}};
+        for (const auto& c : columns)
+          if (c != "epoch") rec[c] = st.mean.at(c);
+        return rec;
+      });
+  // The last epoch's means, from the log (also right after a resume that had nothing left to do).
+  const nlohmann::json last = trainer.log().records().back();
+  double train_seconds = 0;
+  for (size_t i = 0; i < dets.size(); ++i) {
+    dets[i]->eval();
+    stats[i].loss = last[std::string("loss_") + kVariants[i].key].get<double>();
+    stats[i].accuracy = last[std::string("acc_") + kVariants[i].key].get<double>();
+    train_seconds += stats[i].seconds;
   }
   nets::SaliencyDetector& det = *dets[0];
 
@@ -428,22 +499,12 @@ nlohmann::json run_detector(DetectorOptions& o) {
   const double eval_seconds = seconds_since(t0);
 
   // ---- outputs
-  std::filesystem::create_directories(o.out);
-  const std::string report_path = o.out + "/report.json", fig_path = o.out + "/examples.png";
-  std::map<std::string, std::string> meta = {{"format", "pt"},
-                                             {"model", "SaliencyDetector"},
-                                             {"classifier", o.checkpoint},
-                                             {"eps", std::to_string(o.eps)},
-                                             {"pgd_steps", std::to_string(o.pgd_steps)},
-                                             {"seed", std::to_string(o.seed)},
-                                             {"saliency_scale", std::to_string(k)}};
+  std::filesystem::create_directories(o.c.out);
+  const std::string report_path = o.c.out + "/report.json", fig_path = o.c.out + "/examples.png";
   nlohmann::json detectors_json;
   for (size_t i = 0; i < dets.size(); ++i) {
     const Variant& v = kVariants[i];
-    const std::string path = o.out + "/" + v.file;
-    meta["input"] = v.title;
-    meta["in_channels"] = std::to_string(dets[i]->in_channels());
-    io::save_safetensors(path, dets[i]->state_dict(), meta);
+    const std::string path = o.c.out + "/" + v.file;
     detectors_json[v.key] = detection_json(detections[i], stats[i], dets[i]->in_channels(), path);
     detectors_json[v.key]["input"] = v.title;
   }
@@ -473,10 +534,10 @@ nlohmann::json run_detector(DetectorOptions& o) {
                       {"pgd_steps", o.pgd_steps},
                       {"pgd_alpha", pgd_opt.alpha},
                       {"pgd_random_start", pgd_opt.random_start},
-                      {"epochs", o.epochs},
-                      {"batch", o.batch},
-                      {"lr", o.lr},
-                      {"seed", o.seed},
+                      {"epochs", o.c.epochs},
+                      {"batch", o.c.batch},
+                      {"lr", o.c.lr},
+                      {"seed", o.c.seed},
                       {"saliency_scale", k},
                       {"mean_max_saliency",
                        {{"clean_train", clean_peak},
@@ -484,9 +545,9 @@ nlohmann::json run_detector(DetectorOptions& o) {
                         {"fgsm_test", mean_max(sal_fgsm)},
                         {"pgd_test", mean_max(sal_pgd)}}},
                       {"classifier",
-                       {{"clean_accuracy", accuracy(pred_clean, test.labels)},
-                        {"fgsm_accuracy", accuracy(pred_fgsm, test.labels)},
-                        {"pgd_accuracy", accuracy(pred_pgd, test.labels)}}},
+                       {{"clean_accuracy", metrics::accuracy(pred_clean, test.labels)},
+                        {"fgsm_accuracy", metrics::accuracy(pred_fgsm, test.labels)},
+                        {"pgd_accuracy", metrics::accuracy(pred_pgd, test.labels)}}},
                       {"detector", detectors_json["detector"]},
                       {"image_only", detectors_json["image_only"]},
                       {"saliency_only", detectors_json["saliency_only"]},
@@ -502,7 +563,7 @@ nlohmann::json run_detector(DetectorOptions& o) {
   return j;
 }
 
-void print_report(const nlohmann::json& j) {
+void print_text(const nlohmann::json& j) {
   const auto& c = j["classifier"];
   std::printf("classifier on %lld test images (eps %.4g; PGD %d steps of %.4g, random start)\n",
               (long long)j["test_n"].get<int64_t>(), j["eps"].get<double>(),
@@ -561,15 +622,6 @@ void register_explain_detector(CLI::App& explain) {
                 "classifier weights (.safetensors), the attacked model")
       ->required()
       ->check(CLI::ExistingFile);
-  d->add_option("--train-n", o->train_n,
-                "first N training images: each gives a clean example and an adversarial one "
-                "(FGSM for even indices, PGD for odd)")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(60000)));
-  d->add_option("--test-n", o->test_n,
-                "first N test images: each is tested clean, as FGSM and as PGD")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(10000)));
   d->add_option("--eps", o->eps, "L-inf budget of both attacks, in pixel units ([0, 1] images)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
@@ -577,34 +629,36 @@ void register_explain_detector(CLI::App& explain) {
                 "PGD iterations (step eps/4, random start in the eps-ball)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
-  d->add_option("--epochs", o->epochs, "passes of each detector over its training set")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(1000)));
-  d->add_option("--batch", o->batch, "detector mini-batch size")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(65536)));
-  d->add_option("--lr", o->lr, "Adam learning rate of the detectors")
-      ->capture_default_str()
-      ->check(CLI::PositiveNumber);
   d->add_option("--show", o->show, "test images in examples.png (0: no figure)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(0), int64_t(32)));
-  d->add_option("--seed", o->seed, "seed of the detectors' weights, the shuffling and PGD's starts")
-      ->capture_default_str();
-  d->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  d->add_option("--data", o->data.dir,
-                "MNIST-format folder (default: Fashion-MNIST from dataset-fashion-mnist)");
-  d->add_option("--out", o->out, "output folder")->capture_default_str();
-  d->add_flag("--json", o->json,
-              "print one JSON object on stdout (classifier and detector accuracies, k, timings, "
-              "paths), no progress bars");
-  d->add_flag("--quiet", o->quiet, "no progress bars");
-  d->callback([o] {
-    nlohmann::json j = run_detector(*o);
-    if (o->json)
-      std::cout << j.dump() << "\n";
-    else
-      print_report(j);
+  o->c.train_limit = 5000;
+  o->c.test_limit = 1000;
+  o->c.epochs = 3;
+  o->c.batch = 64;
+  o->c.lr = 1e-3;
+  o->c.out = "runs/detector";
+  add_common_flags(
+      d, o->c, kTrainingFlags,
+      {{"--train-limit",
+        "first N training images: each gives a clean example and an adversarial one (FGSM for "
+        "even indices, PGD for odd; 0: all)"},
+       {"--test-limit", "first N test images: each is tested clean, as FGSM and as PGD (0: all)"},
+       {"--epochs", "passes of each detector over its training set"},
+       {"--batch", "detector mini-batch size"},
+       {"--lr", "Adam learning rate of the detectors"},
+       {"--seed", "seed of the detectors' weights, the shuffling and PGD's starts"},
+       {"--resume",
+        "continue the run checkpointed in DIR: the attacks and saliency maps are recomputed (they "
+        "are deterministic), then the detectors' training goes on from the last checkpoint"},
+       {"--json",
+        "print one JSON object on stdout (classifier and detector accuracies, k, timings, paths), "
+        "no progress bars"}});
+  d->callback([o, d] {
+    DetectorOptions run = *o;
+    from_json(resume_options(*d, o->c, to_json(*o)), run);
+    apply_threads(run.c);
+    print_report(o->c, run_detector(run, !o->c.resume.empty(), o->c.show_progress()), print_text);
   });
 }
 

@@ -14,7 +14,7 @@
 
 #include <nabla/error.h>
 
-#include "commands.h"
+#include "common.h"
 
 int main(int argc, char** argv) {
   CLI::App app{

@@ -21,7 +21,7 @@
 #include <nabla/ops.h>
 #include <nets/classifier.h>
 
-#include "commands.h"
+#include "common.h"
 
 namespace nabla::cli {
 
@@ -46,24 +46,12 @@ double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::
 namespace {
 
 struct RobustnessOptions {
+  Common c;
   std::string checkpoint, models, eps = "0,0.02,0.05,0.1,0.15,0.2", methods = "fgsm,pgd";
-  std::string device = "auto", out = "robustness_out";
-  DataOptions data;
   double transfer_eps = 0.1;
   int steps = 10;
-  int64_t n = 1000, batch = 500;
-  uint64_t seed = 0;
-  bool json = false;
+  int64_t n = 1000;
 };
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) out.push_back(item);
-  return out;
-}
 
 std::vector<double> parse_eps(const std::string& s) {
   std::vector<double> out;
@@ -82,7 +70,7 @@ std::vector<double> parse_eps(const std::string& s) {
 }
 
 nlohmann::json run_robustness(const RobustnessOptions& o) {
-  const Device dev = resolve_device(o.device);
+  const Device dev = resolve_device(o.c.device);
   const std::vector<double> eps = parse_eps(o.eps);
   const std::vector<std::string> methods = split_list(o.methods);
   for (const std::string& m : methods)
@@ -92,18 +80,16 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
   for (const std::string& m : split_list(o.models)) paths.push_back(m);
   std::vector<std::shared_ptr<nn::Module>> nets;  // FashionCNN or FashionGAP, in eval mode
   for (const std::string& p : paths) {
-    nets.push_back(load_classifier(p));
+    nets.push_back(nets::load_classifier(p));
     nets.back()->to(dev);
   }
-  DataOptions d = o.data;
-  d.test_limit = o.n;
-  data::Dataset test = load_split(d, data::Split::Test);
+  data::Dataset test = data::load_mnist(o.c.data, data::Split::Test, o.n);
 
   nlohmann::json sweep = nlohmann::json::array();
   std::vector<io::PlotPanel> panels(1);
   panels[0] = {
       "robust accuracy, " + std::to_string(test.size()) + " test images", "eps", "accuracy", {}};
-  io::ProgressBar bar("eps sweep", int64_t(eps.size() * methods.size()), !o.json);
+  io::ProgressBar bar("eps sweep", int64_t(eps.size() * methods.size()), o.c.show_progress());
   int64_t done = 0;
   for (size_t mi = 0; mi < methods.size(); ++mi) {
     io::Series series{methods[mi], {}, {}, io::palette_color(mi)};
@@ -113,9 +99,9 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
       opt.alpha = methods[mi] == "fgsm" ? e : e / 4;
       opt.steps = o.steps;
       opt.random_start = methods[mi] == "pgd";
-      opt.seed = o.seed;
+      opt.seed = o.c.seed;
       const double acc =
-          adversarial_accuracy(*nets[0], *nets[0], test, methods[mi], opt, o.batch, dev);
+          adversarial_accuracy(*nets[0], *nets[0], test, methods[mi], opt, o.c.batch, dev);
       series.x.push_back(e);
       series.y.push_back(acc);
       sweep.push_back({{"method", methods[mi]}, {"eps", e}, {"accuracy", acc}});
@@ -124,8 +110,8 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
     panels[0].series.push_back(series);
   }
   bar.finish();
-  std::filesystem::create_directories(o.out);
-  const std::string png = o.out + "/robustness.png";
+  std::filesystem::create_directories(o.c.out);
+  const std::string png = o.c.out + "/robustness.png";
   io::save_plot(png, panels, 640, 420);
 
   nlohmann::json transfer;
@@ -135,7 +121,7 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
     std::vector<std::vector<double>> m(nets.size(), std::vector<double>(nets.size()));
     for (size_t s = 0; s < nets.size(); ++s)
       for (size_t t = 0; t < nets.size(); ++t)
-        m[s][t] = adversarial_accuracy(*nets[s], *nets[t], test, "fgsm", opt, o.batch, dev);
+        m[s][t] = adversarial_accuracy(*nets[s], *nets[t], test, "fgsm", opt, o.c.batch, dev);
     transfer = {{"method", "fgsm"}, {"eps", o.transfer_eps}, {"models", paths}, {"accuracy", m}};
   }
   nlohmann::json j = {{"checkpoint", o.checkpoint},
@@ -144,11 +130,11 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
                       {"sweep", sweep},
                       {"plot", png}};
   if (!transfer.is_null()) j["transfer"] = transfer;
-  std::ofstream(o.out + "/robustness.json") << j.dump(2) << "\n";
+  std::ofstream(o.c.out + "/robustness.json") << j.dump(2) << "\n";
   return j;
 }
 
-void print_report(const nlohmann::json& j, const RobustnessOptions& o) {
+void print_text(const nlohmann::json& j, const RobustnessOptions& o) {
   std::printf("robust accuracy of %s on %lld test images\n%-8s", o.checkpoint.c_str(),
               (long long)j["n"].get<int64_t>(), "eps");
   const std::vector<std::string> methods = split_list(o.methods);
@@ -204,20 +190,14 @@ void register_robustness(CLI::App& app) {
   r->add_option("--n", o->n, "first N test images (0: all 10,000)")
       ->capture_default_str()
       ->check(CLI::NonNegativeNumber);
-  r->add_option("--batch", o->batch, "images per batch")
-      ->capture_default_str()
-      ->check(CLI::Range(int64_t(1), int64_t(100000)));
-  r->add_option("--seed", o->seed, "seed of PGD's random starts")->capture_default_str();
-  r->add_option("--data", o->data.dir, "MNIST-format folder (default: Fashion-MNIST)");
-  r->add_option("--device", o->device, "auto, cpu, cuda or cuda:N")->capture_default_str();
-  r->add_option("--out", o->out, "output folder")->capture_default_str();
-  r->add_flag("--json", o->json, "print one JSON object (sweep, transfer, paths) on stdout");
+  o->c.batch = 500;
+  o->c.out = "robustness_out";
+  add_common_flags(r, o->c, kBatch | kSeed | kData | kDevice | kOut | kJson,
+                   {{"--batch", "images per batch"},
+                    {"--seed", "seed of PGD's random starts"},
+                    {"--json", "print one JSON object (sweep, transfer, paths) on stdout"}});
   r->callback([o] {
-    nlohmann::json j = run_robustness(*o);
-    if (o->json)
-      std::cout << j.dump() << "\n";
-    else
-      print_report(j, *o);
+    print_report(o->c, run_robustness(*o), [&](const nlohmann::json& j) { print_text(j, *o); });
   });
 }
 

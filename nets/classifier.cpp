@@ -2,6 +2,7 @@
 #include <nets/classifier.h>
 
 #include <nabla/error.h>
+#include <nabla/io/safetensors.h>
 #include <nabla/ops.h>
 #include <nabla/ops/pool.h>
 
@@ -57,6 +58,22 @@ std::string classifier_arch(const nn::StateDict& sd) {
     if (same) return arch;
   }
   return "";
+}
+
+std::shared_ptr<nn::Module> load_classifier(const std::string& path, std::string* arch) {
+  io::SafetensorsFile file = io::load_safetensors(path);
+  // No exact match: load as FashionCNN anyway, so the error lists its missing and unexpected keys.
+  std::string name = classifier_arch(file.tensors);
+  if (name.empty()) name = "fashioncnn";
+  auto net = make_classifier(name);
+  try {
+    net->load_state_dict(file.tensors);
+  } catch (const Error& e) {
+    throw Error(path + " does not hold a " + net->type_name() + " state dict: " + e.what());
+  }
+  net->eval();
+  if (arch) *arch = name;
+  return net;
 }
 
 }  // namespace nabla::nets

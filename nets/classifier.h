@@ -58,5 +58,9 @@ class FashionGAP : public nn::Module {
 std::shared_ptr<nn::Module> make_classifier(const std::string& arch, Generator* gen = nullptr);
 // The name of the classifier whose state dict has exactly sd's keys, or "" when none has.
 std::string classifier_arch(const nn::StateDict& sd);
+// Builds the classifier whose parameter names the checkpoint at `path` holds (classifier_arch),
+// loads it and returns it in eval mode on the CPU; *arch gets its name. When no known classifier
+// matches, the error names the file and, against FashionCNN, every missing and unexpected key.
+std::shared_ptr<nn::Module> load_classifier(const std::string& path, std::string* arch = nullptr);
 
 }  // namespace nabla::nets

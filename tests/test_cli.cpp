@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -75,7 +77,7 @@ TEST_CASE("nabla squares: trains, localises the saliency, runs no weight-gradien
   CHECK(std::filesystem::exists(dir + "/report.json"));
 }
 
-TEST_CASE("--help explains every command and flag; bad flags fail cleanly") {
+TEST_CASE("--help explains every command and flag, bad flags fail cleanly") {
   Run top = run(kBin + "/nabla --help");
   CHECK(top.status == 0);
   for (const char* cmd : {"classify", "demo", "squares"})
@@ -173,6 +175,114 @@ TEST_CASE("classify train on a subset, then eval of its checkpoint: the printed 
   CHECK(text.status == 0);
   CHECK(text.out.find("confusion matrix") != std::string::npos);
   CHECK(text.out.find("Ankle boot") != std::string::npos);
+}
+
+namespace {
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+// The checkpointed position of the run in dir: its "nabla_run" metadata, or null while there is
+// no checkpoint yet. The run state is replaced by a rename, so a read sees a whole file.
+nlohmann::json checkpointed_position(const std::string& dir) {
+  const std::string path = dir + "/run_state.safetensors";
+  if (!std::filesystem::exists(path)) return nullptr;
+  try {
+    auto f = nabla::io::load_safetensors(path);
+    return nlohmann::json::parse(f.metadata.at("nabla_run"))["position"];
+  } catch (const std::exception&) {
+    return nullptr;  // replaced between the exists() and the read
+  }
+}
+
+// metrics.csv without its timing columns (the last two), which a resumed run cannot reproduce.
+std::string metrics_without_timings(const std::string& path) {
+  std::ifstream f(path);
+  std::string line, out;
+  while (std::getline(f, line)) {
+    for (int k = 0; k < 2; ++k) line = line.substr(0, line.rfind(','));
+    out += line + "\n";
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("classify train killed with SIGKILL mid-epoch, then --resume: the same bytes") {
+  if (!have_fashion_mnist()) return;
+  const std::string a = scratch("resume_whole"), b = scratch("resume_killed");
+  std::filesystem::remove_all(a);
+  std::filesystem::remove_all(b);
+  const std::string args =
+      " --epochs 2 --train-limit 3000 --test-limit 300 --batch 32 --seed 3 "
+      "--checkpoint-every 7 --threads 2 --quiet --out ";
+  Run whole = run(kBin + "/nabla classify train" + args + a);
+  REQUIRE_MESSAGE(whole.status == 0, whole.out);
+
+  // The same run in the background, killed as soon as a mid-epoch checkpoint of epoch 1 exists.
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string cmd = "exec " + kBin + "/nabla classify train" + args + b + " >/dev/null";
+    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  bool killed = false;
+  nlohmann::json at;
+  for (int i = 0; i < 30000 && !killed; ++i) {  // 10 minutes at most
+    at = checkpointed_position(b);
+    if (!at.is_null() && at["step"].get<int64_t>() >= 14) {
+      kill(pid, SIGKILL);
+      killed = true;
+    } else {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) break;  // ended before we could kill it
+      usleep(20000);
+    }
+  }
+  int status = 0;
+  waitpid(pid, &status, 0);
+  REQUIRE_MESSAGE(killed, "the run ended before a checkpoint at step >= 14 was seen");
+  CHECK(WIFSIGNALED(status));
+  CHECK(at["epoch"].get<int64_t>() == 1);  // 47 steps per epoch: killed mid-epoch
+  // The killed run stopped at or after that checkpoint; its metrics.csv has no epoch row yet.
+  const nlohmann::json last = checkpointed_position(b);
+  CHECK(last["step"].get<int64_t>() >= at["step"].get<int64_t>());
+
+  Run resumed = run(kBin + "/nabla classify train --json --resume " + b);
+  REQUIRE_MESSAGE(resumed.status == 0, resumed.out);
+  nlohmann::json j = nlohmann::json::parse(resumed.out);
+  CHECK(j["resumed_from_step"].get<int64_t>() == last["step"].get<int64_t>());
+  CHECK(j["n_train"].get<int>() == 1500);  // the options came from the run, not the defaults
+  CHECK(read_file(b + "/model.safetensors") == read_file(a + "/model.safetensors"));
+  CHECK(metrics_without_timings(b + "/metrics.csv") == metrics_without_timings(a + "/metrics.csv"));
+
+  // A flag that contradicts the run being resumed is refused; --epochs may grow it.
+  Run clash = run(kBin + "/nabla classify train --resume " + b + " --lr 0.3 2>&1");
+  CHECK(clash.status != 0);
+  CHECK(clash.out.find("--lr 0.3") != std::string::npos);
+  CHECK(clash.out.find("started with 0.0") != std::string::npos);
+  Run longer = run(kBin + "/nabla classify train --json --resume " + b + " --epochs 3");
+  REQUIRE_MESSAGE(longer.status == 0, longer.out);
+  CHECK(nlohmann::json::parse(longer.out)["per_epoch"].size() == 3);
+}
+
+TEST_CASE("classify train: a diverging loss stops with the step named, the checkpoint kept") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("diverge");
+  std::filesystem::remove_all(dir);
+  Run r = run(kBin + "/nabla classify train --epochs 1 --train-limit 2000 --test-limit 100 " +
+              "--lr 50 --checkpoint-every 2 --quiet --out " + dir + " 2>&1");
+  CHECK(r.status != 0);
+  CHECK(r.out.find("loss became") != std::string::npos);
+  CHECK(r.out.find("(step ") != std::string::npos);
+  CHECK(r.out.find("the last checkpoint (step ") != std::string::npos);
+  // What stays is a loadable checkpoint of finite weights.
+  auto file = nabla::io::load_safetensors(dir + "/model.safetensors");
+  for (const auto& [name, t] : file.tensors)
+    for (float v : t.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), name);
 }
 
 TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient kernels") {
@@ -280,7 +390,7 @@ TEST_CASE("classify train --adv fgsm: the adversarially trained model resists FG
   CHECK(a_robust > a_plain + 0.05);
 }
 
-TEST_CASE("nabla explain: every method writes its maps and panel; classes, errors, CAM on GAP") {
+TEST_CASE("nabla explain: every method writes its maps and panel, classes, errors, CAM on GAP") {
   if (!have_fashion_mnist()) return;
   const std::string dir = scratch("explain");
   std::filesystem::remove_all(dir);
@@ -361,8 +471,9 @@ TEST_CASE("nabla explain detector: tells FGSM and PGD images from clean ones") {
   Run t = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 4000 --test-limit " +
               "200 --seed 6 --out " + dir);
   REQUIRE_MESSAGE(t.status == 0, t.out);
-  Run r = run(kBin + "/nabla explain detector --json --train-n 1000 --test-n 200 --epochs 3 " +
-              "--device cpu --checkpoint " + dir + "/model.safetensors --out " + dir + "/det");
+  Run r = run(kBin + "/nabla explain detector --json --train-limit 1000 --test-limit 200 " +
+              "--epochs 3 " + "--device cpu --checkpoint " + dir + "/model.safetensors --out " +
+              dir + "/det");
   REQUIRE_MESSAGE(r.status == 0, r.out);
   nlohmann::json j = nlohmann::json::parse(r.out);
   // The attacks work (the classifier falls far below its clean accuracy)...

@@ -667,7 +667,7 @@ TEST_CASE("explain: integrated gradients add up to S_c(x) - S_c(baseline)") {
   for (double v : vec(ex::integrated_gradients(*net, x, o))) CHECK(v == 0);
 }
 
-TEST_CASE("explain: smoothgrad with sigma 0 is saliency; with noise it is not") {
+TEST_CASE("explain: smoothgrad with sigma 0 is saliency, with noise it is not") {
   ConvNet net(2, 6, 6, 3, 12);
   Generator g(13);
   Tensor x = rand({2, 2, 6, 6}, DType::Float32, Device::cpu(), &g);
@@ -691,7 +691,7 @@ TEST_CASE("explain: smoothgrad with sigma 0 is saliency; with noise it is not") 
 
 // ---------------------------------------------------------------- CAM
 
-TEST_CASE("explain: CAM on FashionGAP is sum_k W[c, k] A_k; models without GAP are refused") {
+TEST_CASE("explain: CAM on FashionGAP is sum_k W[c, k] A_k, models without GAP are refused") {
   Generator gen(21);
   nets::FashionGAP net(&gen);
   net.eval();
@@ -767,7 +767,7 @@ TEST_CASE("explain: class_model follows the closed form on a linear model") {
   }
 }
 
-TEST_CASE("explain: class_model raises its class's score most; activation_max its channel") {
+TEST_CASE("explain: class_model raises its class's score most, activation_max its channel") {
   Generator gen(32);
   nets::FashionCNN cnn(&gen);
   cnn.eval();

@@ -58,7 +58,7 @@ TEST_CASE("size classes: 512-byte steps below 1 MiB, four per octave above") {
   }
 }
 
-TEST_CASE("freed blocks are reused within their class; statistics follow") {
+TEST_CASE("freed blocks are reused within their class, statistics follow") {
   FakeSystem sys;
   {
     CachingAllocator a = sys.make();
@@ -102,7 +102,7 @@ TEST_CASE("the cache limit sends blocks back to the system beyond it") {
   CHECK(a.stats().reserved == 1024);
 }
 
-TEST_CASE("out of memory: the cache is released, then a clear error; misuse is an error") {
+TEST_CASE("out of memory: the cache is released, then a clear error, misuse is an error") {
   FakeSystem sys;
   CachingAllocator a = sys.make();
   a.deallocate(a.allocate(4096));  // one cached block

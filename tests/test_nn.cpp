@@ -61,7 +61,7 @@ TEST_CASE("Linear: layout, PyTorch default init bounds, forward equals the op") 
   check_error([] { nn::Linear(0, 3); }, {"in_features must be positive"});
 }
 
-TEST_CASE("same generator seed gives the same weights; different seeds differ") {
+TEST_CASE("same generator seed gives the same weights, different seeds differ") {
   Generator a(11), b(11), c(12);
   nn::Conv2d x(3, 4, 3, 1, 1, 1, 1, true, &a), y(3, 4, 3, 1, 1, 1, 1, true, &b),
       z(3, 4, 3, 1, 1, 1, 1, true, &c);
@@ -250,7 +250,7 @@ TEST_CASE("FashionCNN: PyTorch names and shapes, parameter count, output shape")
   check_error([&] { net(rand({3, 3, 28, 28})); }, {"FashionCNN", "[3, 3, 28, 28]"});
 }
 
-TEST_CASE("state_dict round trip: a second net gives identical logits; errors change nothing") {
+TEST_CASE("state_dict round trip: a second net gives identical logits, errors change nothing") {
   Generator ga(1), gb(2);
   nets::FashionCNN a(&ga), b(&gb);
   Tensor x = rand({2, 1, 28, 28});

@@ -46,7 +46,7 @@ TEST_CASE("batch_norm2d: hand-computed [2,1,1,2] in training mode, with running 
   check_close(y2, {-3 / s, -1 / s, 1 / s, 3 / s});
 }
 
-TEST_CASE("batch_norm2d: channels are normalized separately; momentum is honoured") {
+TEST_CASE("batch_norm2d: channels are normalized separately, momentum is honoured") {
   // x [2, 2, 1, 2]: channel 0 holds 1, 3, 5, 7; channel 1 holds 0, 0, 2, 2 (mean 1, var 1).
   Tensor x = tensor({1, 3, 0, 0, 5, 7, 2, 2}, {2, 2, 1, 2});
   Tensor w = tensor({1, 3}, {2}), b = tensor({0, -1}, {2});

@@ -267,7 +267,6 @@ TEST_CASE("Trainer: a run stopped mid-epoch and resumed ends bit for bit like an
   CHECK(read_file(tmp / "broken/metrics.csv") == read_file(tmp / "full/metrics.csv"));
   CHECK(read_file(tmp / "broken/net.safetensors") == read_file(tmp / "full/net.safetensors"));
 
-
   // Resuming a finished run runs nothing and reports the same epochs.
   nlohmann::json again;
   CHECK(run_net(tmp / "full", -1, true, &again) == full);
@@ -304,6 +303,31 @@ TEST_CASE("Trainer: a diverged loss stops the run, names the step, keeps the las
        tmp / "run"});
   CHECK(read_file(tmp / "run/model.safetensors") == saved_before);
   CHECK(train::Checkpoint::read_state(tmp / "run")["running"]["samples"] == 0);
+
+  // A finite loss over weights that the step made infinite: the state is not saved either.
+  train::Trainer t2({.name = "toy train",
+                     .out = tmp / "run2",
+                     .epochs = 1,
+                     .steps_per_epoch = 3,
+                     .checkpoint_every = 1,
+                     .show = false},
+                    {"epoch"}, {});
+  t2.add_module("model", lin);
+  check_error(
+      [&] {
+        t2.fit([](int64_t) {},
+               [&](const train::StepInfo& s) {
+                 if (s.step == 1) {
+                   NoGradGuard ng;
+                   copy_(lin.bias, full({1}, INFINITY));
+                 }
+                 return train::StepResult{{{"loss", 1.0}}, 1};
+               },
+               [](const train::EpochStats& st) {
+                 return train::Record{{"epoch", double(st.epoch)}};
+               });
+      },
+      {"model.bias became non-finite", "step 2", "last checkpoint (step 1)"});
 }
 
 TEST_CASE("optimizers and schedules by name") {

@@ -1,10 +1,13 @@
 // Run checkpoints and their journal (see checkpoint.h).
 #include <nabla/train/checkpoint.h>
 
+#include <cmath>
 #include <filesystem>
 
+#include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/io/safetensors.h>
+#include <nabla/ops.h>
 
 namespace nabla::train {
 
@@ -118,6 +121,17 @@ void Checkpoint::save(const Position& pos, const json& state,
     fs::rename(module_path(name) + ".next", module_path(name), ec);
     NABLA_CHECK(!ec, "Checkpoint: cannot rename ", module_path(name), ".next: ", ec.message());
   }
+}
+
+std::string Checkpoint::first_non_finite() const {
+  for (const auto& [name, m] : modules_)
+    for (const auto& [key, t] : m->state_dict()) {
+      if (!is_floating(t.dtype())) continue;
+      NoGradGuard ng;
+      // sum(x * 0) is 0 for finite x and NaN as soon as one element is NaN or infinite.
+      if (!std::isfinite(sum(mul(t.detach(), 0.0)).item<double>())) return name + "." + key;
+    }
+  return "";
 }
 
 bool Checkpoint::exists(const std::string& dir) {

@@ -61,6 +61,11 @@ class Checkpoint {
   void save(const Position& pos, const nlohmann::json& state,
             const std::map<std::string, std::map<std::string, std::string>>& metadata = {});
 
+  // ensures: "<module>.<tensor>" of the first floating parameter or buffer holding a NaN or an
+  //   infinity, or "" when every value is finite (a diverged run must not overwrite its last
+  //   good checkpoint).
+  std::string first_non_finite() const;
+
   // ensures: whether dir holds a run state.
   static bool exists(const std::string& dir);
   // requires: exists(dir). ensures: the caller's "state" JSON of the last save, read without

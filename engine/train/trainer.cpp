@@ -56,8 +56,25 @@ void Trainer::add_generator(const std::string& name, Generator& gen) {
   ckpt_.add_generator(name, gen);
 }
 
+std::string Trainer::stop_message(const std::string& what, int64_t epoch, int64_t batch,
+                                  int64_t step) const {
+  const std::string where =
+      last_saved_step_ >= 0
+          ? "the last checkpoint (step " + std::to_string(last_saved_step_) + ") stays in " + o_.out
+          : std::string("no checkpoint was written yet");
+  const double lr = schedules_.empty() ? NAN : schedules_[0].first->lr();
+  return detail::concat(o_.name, ": ", what, " at epoch ", epoch, ", batch ", batch, " (step ",
+                        step, ", lr ", lr, "): the run stops; ", where,
+                        ". Try a smaller learning rate (--lr).");
+}
+
 void Trainer::save(const Position& pos, const Running& r, double total_seconds,
                    int64_t total_samples) {
+  // A step whose loss was finite can still leave non-finite weights: such a state is not saved.
+  const std::string bad = ckpt_.first_non_finite();
+  if (!bad.empty())
+    throw Error(stop_message(bad + " became non-finite", pos.batch > 0 ? pos.epoch : pos.epoch - 1,
+                             pos.batch > 0 ? pos.batch - 1 : o_.steps_per_epoch - 1, pos.step));
   const json state = {{"options", options_},
                       {"log", log_.state()},
                       {"threads", omp_get_max_threads()},
@@ -135,17 +152,9 @@ json Trainer::fit(const std::function<void(int64_t)>& begin_epoch,
         if (sched) opt->set_lr(sched->lr_at(step));
       StepResult r = step_fn({epoch, i, step});
       for (const auto& [name, v] : r.metrics)
-        if (!std::isfinite(v)) {
-          std::string where = last_saved_step_ >= 0
-                                  ? "the last checkpoint (step " +
-                                        std::to_string(last_saved_step_) + ") stays in " + o_.out
-                                  : std::string("no checkpoint was written yet");
-          double lr = schedules_.empty() ? NAN : schedules_[0].first->lr();
-          throw Error(detail::concat(o_.name, ": the ", name, " became ", v, " at epoch ", epoch,
-                                     ", batch ", i, " (step ", step + 1, ", lr ", lr,
-                                     "): the run stops; ", where,
-                                     ". Try a smaller learning rate (--lr)."));
-        }
+        if (!std::isfinite(v))
+          throw Error(
+              stop_message(detail::concat("the ", name, " became ", v), epoch, i, step + 1));
       ++step;
       run.samples += r.n;
       ++run.window_steps;

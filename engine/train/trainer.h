@@ -6,7 +6,8 @@
 //     for batch i = 0..steps_per_epoch-1:
 //       lr_k = schedule_k(step) for every optimizer k with a schedule
 //       r = step({e, i, step})             the command's work: forward, backward, optimizer steps
-//       every metric of r must be finite   (else: nabla::Error naming the step; nothing is saved)
+//       every metric of r must be finite   (else: nabla::Error naming the step; nothing is saved,
+//                                           and neither is a state with non-finite weights)
 //       running means, weighted by r.n     (progress bar; curve "<metric>:running" gets
 //                                           curve_points_per_epoch points per epoch)
 //       every checkpoint_every steps:      checkpoint (position e, i + 1)
@@ -108,6 +109,8 @@ class Trainer {
     double seconds = 0;
   };
   void save(const Position& pos, const Running& r, double total_seconds, int64_t total_samples);
+  std::string stop_message(const std::string& what, int64_t epoch, int64_t batch,
+                           int64_t step) const;
 
   Options o_;
   RunLog log_;
