@@ -8,8 +8,8 @@ Runs `nabla attack --method fgsm|pgd ... --no-early-stop --json` and the same at
 in PyTorch (loss summed over the batch; FGSM x' = clamp(x + eps sign(dL/dx), 0, 1); PGD: steps
 of alpha sign(dL/dx) from x, projected on the eps-box and [0, 1], no random start) on the first
 N Fashion-MNIST test images, and prints the adversarial accuracies and their difference in
-percentage points. Issue 5's acceptance: within 1 point for FGSM at eps 0.1 and PGD-10 at
-eps 0.1, alpha 0.01. Needs PyTorch (python3-torch).
+percentage points. The bar: within 1 point for FGSM at eps 0.1 and PGD-10 at eps 0.1, alpha
+0.01. Needs PyTorch (python3-torch).
 """
 import argparse
 import json

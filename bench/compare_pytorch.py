@@ -6,7 +6,7 @@ computation in PyTorch run with the same number of CPU threads, and one line is 
 
     <name> nabla=<img/s> torch=<img/s> ratio=<nabla/torch>
 
-Workloads (later issues add theirs):
+Workloads:
   fashioncnn_train_step      FashionCNN, batch 64, random data, cross-entropy, backward,
                              SGD momentum 0.9 step
   fashioncnn_forward         forward + loss, no autograd

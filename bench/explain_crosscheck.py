@@ -11,7 +11,7 @@ and prints per method the Pearson correlation over the 784 pixels of each image:
 the worst image's test index. Two near-constant maps (std < 1e-12, e.g. an all-zero Grad-CAM)
 count as a match (correlation 1, counted in the `const` column); one alone counts as 0.
 
-Issue 6's acceptance gates the exit status (1 when one fails): saliency >= 0.999, gradcam on
+These bounds gate the exit status (1 when one fails): saliency >= 0.999, gradcam on
 conv2 >= 0.99, guided-backprop >= 0.99 per image. integrated-gradients (50 steps, zero baseline),
 gradcam++, deconvnet, guided-gradcam and occlusion (patch 4, stride 2, fill 0, softmax
 probability) are reported but not gated: their specs leave more room (an eps, float32

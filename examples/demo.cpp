@@ -7,10 +7,9 @@
 //      autograd, so no weight-gradient kernel runs, and the report counts them,
 //   5. attacks the whole test set with FGSM at eps = 0.1 (the input gradient as an attack):
 //      accuracy under attack, and DIR/attack.png (original, perturbation, adversarial),
-//   6. explains 6 test images side by side (seed 004's comparison figure: original, guided
-//      backprop, Grad-CAM at conv2, guided Grad-CAM, occlusion) in DIR/explain.png,
+//   6. explains 6 test images side by side (the comparison figure of Selvaraju et al.: original,
+//      guided backprop, Grad-CAM at conv2, guided Grad-CAM, occlusion) in DIR/explain.png,
 //   7. writes DIR/report.json and DIR/report.md.
-// Later issues add their parts (attacks, explanations, GANs) to the same folder.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -27,6 +26,7 @@
 #include <nabla/explain/figure.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
+#include <nabla/metrics/classification.h>
 #include <nabla/ops.h>
 #include <nabla/train/checkpoint.h>
 #include <nabla/train/evaluate.h>
@@ -125,8 +125,7 @@ nlohmann::json run_demo(const Common& o) {
   const int64_t weight_kernels = kernel_count("conv2d_backward_weight") +
                                  kernel_count("linear_backward_weight") +
                                  kernel_count("linear_backward_bias");
-  int64_t right = 0;
-  for (int64_t i = 0; i < n_show; ++i) right += pred.data<int64_t>()[i] == truth.data<int64_t>()[i];
+  const int64_t right = metrics::count_correct(pred, truth);
 
   // 5. FGSM at eps = 0.1 on the whole test set: the input gradient as an attack.
   if (show) std::fprintf(stderr, "== 5. FGSM, eps 0.1 ==\n");

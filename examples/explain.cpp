@@ -5,7 +5,7 @@
 //
 // For test images A..B-1 it computes one map per image with method M, writes a PNG panel
 // (original, heat map, overlay, with the class explained and the prediction) to DIR/M.png and,
-// with --save-npy, the raw maps as float32 [B-A, H, W]. `--method compare` draws seed 004's
+// with --save-npy, the raw maps as float32 [B-A, H, W]. `--method compare` draws the
 // comparison figure (original, guided backprop, Grad-CAM, guided Grad-CAM, occlusion);
 // `--method class-model` and `--method activation` synthesize images by gradient ascent.
 // `nabla explain detector` (explain_detector.cpp) trains the saliency-based adversarial

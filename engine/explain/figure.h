@@ -1,6 +1,6 @@
 // Figures of explanations: the row label of an explained image, and the comparison figure that
 // shows one class through four lenses (original, guided backprop, Grad-CAM, guided Grad-CAM,
-// occlusion), as in the seed lectures' comparison of visualisation methods.
+// occlusion), after the comparison figure of Selvaraju et al. (Grad-CAM, 2017).
 #pragma once
 
 #include <cstdint>
