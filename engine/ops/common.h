@@ -23,13 +23,6 @@ void dispatch_floating(const Tensor& t, const char* op, F&& f) {
   throw Error(std::string(op) + ": expects a float32 or float64 tensor, got " + t.str());
 }
 
-// Kernels run where the data is. Until the CUDA kernels land, a CUDA tensor reaching a CPU-only
-// op gets a clear error instead of a crash.
-inline void check_device_supported(const char* op, const Tensor& t) {
-  NABLA_CHECK(t.device().is_cpu(), op, ": no kernel for ", t.device().str(), " yet (", t.str(),
-              ")");
-}
-
 // Same dtype and device for every defined tensor; the message names the op and all tensors.
 void check_same(const char* op, std::initializer_list<const Tensor*> ts);
 

@@ -65,7 +65,7 @@ class Optimizer {
     size_t index;
     Tensor grad;
   };
-  // Checks every parameter that has a gradient (CPU, gradient of the same shape, dtype and
+  // Checks every parameter that has a gradient (a gradient of the same shape, dtype and
   // device) and returns them in order; throws nabla::Error naming `op` and the index.
   std::vector<Update> collect_updates(const char* op) const;
   // Parses "<index>.<name>" against the parameter count; throws naming `op`.
