@@ -78,12 +78,6 @@ void draw_attack_figure(const std::string& path, nn::Module& net, const Tensor& 
                         const Tensor& x_adv, const std::vector<std::string>& names, Device dev,
                         const std::string& title);
 
-// Accuracy of `target` on ds after `method` (an engine/attack name) with opt attacked each
-// batch against `source` (source == target: the white-box attack). eps 0: clean accuracy.
-double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::Dataset& ds,
-                            const std::string& method, const attack::Options& opt, int64_t batch,
-                            Device dev);
-
 // Seed 004's comparison figure at `path`: per image of x (CPU [n, C, H, W]) the original, guided
 // backprop, Grad-CAM at `layer`, guided Grad-CAM and occlusion, for `classes` (int64 [n], or
 // undefined: the predicted classes). Returns {figure, layer, classes, predicted}.
