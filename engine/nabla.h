@@ -17,6 +17,7 @@
 #include <nabla/io/safetensors.h>
 #include <nabla/nn/init.h>
 #include <nabla/nn/layers.h>
+#include <nabla/nn/model.h>
 #include <nabla/nn/module.h>
 #include <nabla/ops.h>
 #include <nabla/optim/optimizer.h>

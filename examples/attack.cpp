@@ -14,6 +14,7 @@
 #include <nabla/attack/attack.h>
 #include <nabla/attack/figure.h>
 #include <nabla/autograd.h>
+#include <nabla/data/mnist.h>
 #include <nabla/error.h>
 #include <nabla/io/image.h>
 #include <nabla/io/progress.h>

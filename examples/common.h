@@ -11,10 +11,7 @@
 #include <map>
 #include <string>
 
-#include <nabla/attack/attack.h>
-#include <nabla/data/mnist.h>
 #include <nabla/device.h>
-#include <nabla/nn/module.h>
 
 namespace nabla::cli {
 
@@ -86,12 +83,6 @@ void print_report(const Common& c, const nlohmann::json& j,
 
 // "a,b,,c" -> {"a", "b", "c"}.
 std::vector<std::string> split_list(const std::string& s);
-
-// Accuracy of `target` on ds after `method` attacked against `source` (transitional: defined in
-// robustness.cpp until engine/attack has it).
-double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::Dataset& ds,
-                            const std::string& method, const attack::Options& opt, int64_t batch,
-                            Device dev);
 
 void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`

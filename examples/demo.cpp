@@ -131,7 +131,8 @@ nlohmann::json run_demo(const Common& o) {
   if (show) std::fprintf(stderr, "== 5. FGSM, eps 0.1 ==\n");
   attack::Options aopt;
   aopt.eps = 0.1;
-  const double fgsm_acc = adversarial_accuracy(net, net, test, "fgsm", aopt, 500, dev);
+  const double fgsm_acc =
+      attack::adversarial_accuracy(net, net, test.images, test.labels, "fgsm", aopt, 500, dev);
   // FGSM has no randomness: the first images attacked again give the same x_adv.
   const attack::Model model = [&](const Tensor& xb) { return net(xb); };
   Tensor fig_x = test.images.slice(0, 4).contiguous().to(dev);

@@ -18,6 +18,7 @@
 #include <iostream>
 #include <memory>
 
+#include <nabla/data/mnist.h>
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
 #include <nabla/explain/figure.h>

@@ -47,6 +47,7 @@
 #include <nabla/attack/attack.h>
 #include <nabla/autograd.h>
 #include <nabla/data/loader.h>
+#include <nabla/data/mnist.h>
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
 #include <nabla/io/heatmap.h>

@@ -15,6 +15,7 @@
 
 #include <nabla/attack/attack.h>
 #include <nabla/autograd.h>
+#include <nabla/data/mnist.h>
 #include <nabla/error.h>
 #include <nabla/io/plot.h>
 #include <nabla/io/progress.h>
@@ -24,24 +25,6 @@
 #include "common.h"
 
 namespace nabla::cli {
-
-double adversarial_accuracy(nn::Module& source, nn::Module& target, const data::Dataset& ds,
-                            const std::string& method, const attack::Options& opt, int64_t batch,
-                            Device dev) {
-  const attack::Model model = [&](const Tensor& x) { return source(x); };
-  int64_t correct = 0;
-  for (int64_t lo = 0; lo < ds.size(); lo += batch) {
-    const int64_t hi = std::min(ds.size(), lo + batch);
-    Tensor x = ds.images.slice(lo, hi).contiguous().to(dev);
-    Tensor y = ds.labels.slice(lo, hi).contiguous();
-    Tensor x_adv = opt.eps > 0 ? attack::run(method, model, x, y.to(dev), opt).x_adv : x;
-    NoGradGuard ng;
-    Tensor pred = argmax(target(x_adv), 1).to(Device::cpu());
-    for (int64_t i = 0; i < hi - lo; ++i)
-      correct += pred.data<int64_t>()[i] == y.data<int64_t>()[i];
-  }
-  return double(correct) / double(ds.size());
-}
 
 namespace {
 
@@ -100,8 +83,8 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
       opt.steps = o.steps;
       opt.random_start = methods[mi] == "pgd";
       opt.seed = o.c.seed;
-      const double acc =
-          adversarial_accuracy(*nets[0], *nets[0], test, methods[mi], opt, o.c.batch, dev);
+      const double acc = attack::adversarial_accuracy(*nets[0], *nets[0], test.images, test.labels,
+                                                      methods[mi], opt, o.c.batch, dev);
       series.x.push_back(e);
       series.y.push_back(acc);
       sweep.push_back({{"method", methods[mi]}, {"eps", e}, {"accuracy", acc}});
@@ -121,7 +104,8 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
     std::vector<std::vector<double>> m(nets.size(), std::vector<double>(nets.size()));
     for (size_t s = 0; s < nets.size(); ++s)
       for (size_t t = 0; t < nets.size(); ++t)
-        m[s][t] = adversarial_accuracy(*nets[s], *nets[t], test, "fgsm", opt, o.c.batch, dev);
+        m[s][t] = attack::adversarial_accuracy(*nets[s], *nets[t], test.images, test.labels, "fgsm",
+                                               opt, o.c.batch, dev);
     transfer = {{"method", "fgsm"}, {"eps", o.transfer_eps}, {"models", paths}, {"accuracy", m}};
   }
   nlohmann::json j = {{"checkpoint", o.checkpoint},

@@ -534,3 +534,457 @@ TEST_CASE("attack: on the GPU, the same invariants, FGSM's closed form and the C
   check_bookkeeping(t, xc, yc);
   check_in_box(t.x_adv.to(Device::cpu()), 0, 1);
 }
+
+// ---------------------------------------------------------------- objectives
+
+namespace {
+
+// A tiny fully convolutional net: conv 3x3 (C -> 6, padding 1), batch norm (eval), relu,
+// conv 1x1 (6 -> K): per-pixel logits [N, K, H, W] for images [N, C, H, W]. The first conv is
+// centred on mid-grey and the last has no bias, so the predicted class varies with x.
+struct SegNet {
+  std::shared_ptr<nn::Sequential> net;
+  SegNet(int64_t C, int64_t K, uint64_t seed) {
+    Generator g(seed);
+    auto first = std::make_shared<nn::Conv2d>(C, 6, 3, 1, 1, 1, 1, true, &g);
+    auto last = std::make_shared<nn::Conv2d>(6, K, 1, 1, 0, 1, 1, true, &g);
+    {
+      NoGradGuard ng;
+      copy_(first->bias, mul(sum(first->weight, {1, 2, 3}), -0.5));
+      copy_(last->bias, zeros_like(last->bias));
+    }
+    net = std::make_shared<nn::Sequential>();
+    net->add(first)
+        .add(std::make_shared<nn::BatchNorm2d>(6))
+        .add(std::make_shared<nn::ReLU>())
+        .add(last);
+    net->eval();
+  }
+  Tensor operator()(const Tensor& x) const {
+    NoGradGuard ng;
+    return (*net)(x);
+  }
+};
+
+// Per sample, the fraction of pixels whose argmax over dim 1 of out equals mask: counted here,
+// not by the library.
+std::vector<double> fraction_at(const Tensor& out, const Tensor& mask) {
+  const int64_t N = out.size(0), K = out.size(1), P = out.size(2) * out.size(3);
+  const std::vector<double> o = out.to(Device::cpu()).to_vector<double>();
+  const std::vector<int64_t> m = mask.to(Device::cpu()).contiguous().to_vector<int64_t>();
+  std::vector<double> f(size_t(N), 0);
+  for (int64_t n = 0; n < N; ++n) {
+    for (int64_t p = 0; p < P; ++p) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < K; ++k)
+        if (o[size_t((n * K + k) * P + p)] > o[size_t((n * K + best) * P + p)]) best = k;
+      f[size_t(n)] += best == m[size_t(n * P + p)];
+    }
+    f[size_t(n)] /= double(P);
+  }
+  return f;
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double e : v) s += e;
+  return v.empty() ? 0 : s / double(v.size());
+}
+
+}  // namespace
+
+TEST_CASE(
+    "attack: PGD on a fully convolutional net lowers pixel accuracy, within eps, no weight "
+    "gradient") {
+  SegNet seg(1, 3, 21);
+  Generator g(22);
+  Tensor x = rand({4, 1, 8, 8}, DType::Float32, Device::cpu(), &g);
+  Tensor y = argmax(seg(x), 1);  // the clean prediction: clean pixel accuracy 1
+  REQUIRE(y.shape() == Shape{4, 8, 8});
+  at::Options o;
+  o.eps = 0.2;
+  o.alpha = 0.04;
+  o.steps = 10;
+  o.early_stop = false;
+  o.objective = at::Objective::segmentation(0.5);
+  reset_kernel_counts();
+  at::Result r = at::pgd_linf(*seg.net, x, y, o);
+  CHECK(kernel_count("conv2d_backward_weight") == 0);
+  CHECK(kernel_count("batch_norm2d_backward_weight") == 0);
+  CHECK(kernel_count("linear_backward_weight") == 0);
+  CHECK(kernel_count("linear_backward_bias") == 0);
+  CHECK(kernel_count("conv2d_backward_input") > 0);  // the input gradient did run
+  CHECK(kernel_count("attack_step_linf") > 0);
+  for (const Tensor& p : seg.net->parameters()) CHECK_FALSE(p.grad().defined());
+
+  check_in_box(r.x_adv, 0, 1);
+  for (double d : r.linf) CHECK(d <= o.eps + 1e-6);
+  CHECK(r.mean_linf() > 0.5 * o.eps);
+  // The score is the pixel accuracy of f(x_adv) against y, counted here.
+  const Tensor out = seg(r.x_adv);
+  const std::vector<double> acc = fraction_at(out, y);
+  REQUIRE(r.score.size() == 4);
+  for (size_t n = 0; n < 4; ++n) {
+    CHECK(r.score[n] == doctest::Approx(acc[n]).epsilon(1e-12));
+    CHECK(r.success[n] == (acc[n] < 0.5));
+  }
+  CHECK(r.pred.shape() == Shape{4, 8, 8});
+  CHECK(r.pred.to_vector<int64_t>() == argmax(out, 1).to_vector<int64_t>());
+  CHECK(r.accuracy(y) == doctest::Approx(mean_of(acc)).epsilon(1e-12));
+  CHECK_FALSE(r.target.defined());
+  MESSAGE("pixel accuracy: clean 1, after PGD " << r.mean_score());
+  CHECK(r.mean_score() < 0.55);
+  // Random signs of the same size hurt far less: the gradient is what lowers the accuracy.
+  const double noise = at::random_noise(*seg.net, x, y, o).mean_score();
+  MESSAGE("random signs of the same size: " << noise);
+  CHECK(noise > r.mean_score() + 0.2);
+
+  // The counters do see weight gradients when a full backward asks for them.
+  reset_kernel_counts();
+  cross_entropy((*seg.net)(x), y).backward();
+  CHECK(kernel_count("conv2d_backward_weight") > 0);
+  seg.net->zero_grad();
+}
+
+TEST_CASE("attack: targeted segmentation moves pixels toward the target mask") {
+  SegNet seg(1, 3, 31);
+  Generator g(32);
+  Tensor x = rand({3, 1, 8, 8}, DType::Float32, Device::cpu(), &g);
+  Tensor y = argmax(seg(x), 1);
+  // Target: class 0 on the left half, class 2 on the right half.
+  std::vector<int64_t> m(64);
+  for (int64_t i = 0; i < 8; ++i)
+    for (int64_t j = 0; j < 8; ++j) m[size_t(i * 8 + j)] = j < 4 ? 0 : 2;
+  Tensor mask = from_vector<int64_t>(m, {8, 8});
+  Tensor masks = mask.unsqueeze(0).expand({3, 8, 8}).contiguous();
+  const std::vector<double> before = fraction_at(seg(x), masks);
+
+  at::Options o;
+  o.eps = 0.3;
+  o.alpha = 0.03;
+  o.steps = 20;
+  o.early_stop = false;
+  o.objective = at::Objective::segmentation_targeted(mask, 0.9);
+  at::Result r = at::pgd_linf(*seg.net, x, y, o);
+  const std::vector<double> after = fraction_at(seg(r.x_adv), masks);
+  MESSAGE("fraction at the target: before " << mean_of(before) << ", after " << mean_of(after));
+  for (size_t n = 0; n < 3; ++n) {
+    CHECK(after[n] >= before[n] + 0.25);
+    CHECK(r.success[n] == (after[n] >= 0.9));
+  }
+  for (double d : r.linf) CHECK(d <= o.eps + 1e-6);
+  REQUIRE(r.target.defined());
+  CHECK(r.target.to_vector<int64_t>() == masks.to_vector<int64_t>());
+  // The score stays the pixel accuracy against y, the labels, not against the target.
+  const std::vector<double> acc = fraction_at(seg(r.x_adv), y);
+  for (size_t n = 0; n < 3; ++n) CHECK(r.score[n] == doctest::Approx(acc[n]).epsilon(1e-12));
+
+  // One mask per sample [N, H, W] is the same objective as the shared [H, W] mask.
+  o.objective = at::Objective::segmentation_targeted(masks, 0.9);
+  check_close(at::pgd_linf(*seg.net, x, y, o).x_adv, r.x_adv, 0, 0);
+
+  // targeted_l2 descends the CE to the mask too; an untargeted objective has no target for it.
+  at::Options t = o;
+  t.alpha = 0.2;
+  t.steps = 30;
+  t.lambda = 0.001;
+  const std::vector<double> l2 = fraction_at(seg(at::targeted_l2(*seg.net, x, y, t).x_adv), masks);
+  CHECK(mean_of(l2) >= mean_of(before) + 0.25);
+  t.objective = at::Objective::segmentation();
+  check_error([&] { at::targeted_l2(*seg.net, x, y, t); },
+              {"targeted_l2", "needs a target", "segmentation_targeted"});
+}
+
+TEST_CASE("attack: segmentation success thresholds, scores and early stop") {
+  // o = [x, 1 - x] per pixel: class 0 where x > 0.5, class 1 where x < 0.5.
+  at::Model f = [](const Tensor& x) { return concat({x, rsub(1.0, x)}, 1); };
+  Tensor x = tensor({0.9, 0.8, 0.2, 0.7, 0.1, 0.3, 0.6, 0.9}, {2, 1, 2, 2}, DType::Float64);
+  // predictions: sample 0 [0, 0, 1, 0], sample 1 [1, 1, 0, 0]
+  Tensor y = from_vector<int64_t>({0, 0, 1, 1, 1, 0, 1, 1}, {2, 2, 2});  // 3/4 and 1/4 right
+  at::Options o;
+  o.eps = 0;  // x_adv = x: success and score of the clean batch
+  auto noise = [&](double threshold) {
+    o.objective = at::Objective::segmentation(threshold);
+    return at::random_noise(f, x, y, o);
+  };
+  at::Result r = noise(0.5);
+  CHECK(r.score == std::vector<double>{0.75, 0.25});
+  CHECK(r.mean_score() == 0.5);
+  CHECK(r.success == std::vector<bool>{false, true});
+  CHECK(noise(0.25).success == std::vector<bool>{false, false});  // strictly below
+  CHECK(noise(0.76).success == std::vector<bool>{true, true});
+  CHECK(noise(0.0).success == std::vector<bool>{false, false});
+  CHECK(r.pred.to_vector<int64_t>() == std::vector<int64_t>{0, 0, 1, 0, 1, 1, 0, 0});
+  CHECK(at::Objective::segmentation().score(f(x), y) == std::vector<double>{0.75, 0.25});
+
+  // Targeted: the fraction of pixels at the target reaches the threshold.
+  Tensor t = from_vector<int64_t>({0, 0, 0, 0}, {2, 2});  // 3/4 and 2/4 of the pixels there
+  auto toward = [&](double threshold) {
+    o.objective = at::Objective::segmentation_targeted(t, threshold);
+    return at::random_noise(f, x, y, o);
+  };
+  CHECK(toward(0.5).success == std::vector<bool>{true, true});
+  CHECK(toward(0.6).success == std::vector<bool>{true, false});
+  CHECK(toward(0.8).success == std::vector<bool>{false, false});
+  CHECK(toward(0.6).score == std::vector<double>{0.75, 0.25});  // still against y
+
+  // Early stop uses the objective's success: a sample that already succeeds never moves.
+  at::Options p;
+  p.eps = 0.05;
+  p.alpha = 0.01;
+  p.steps = 3;
+  p.objective = at::Objective::segmentation(0.5);
+  at::Result e = at::pgd_linf(f, x, y, p);
+  CHECK(e.l0[1] == 0);  // pixel accuracy 0.25 < 0.5 on x
+  CHECK(e.l0[0] > 0);
+  p.objective = at::Objective::segmentation(0.8);
+  at::Result all = at::pgd_linf(f, x, y, p);
+  CHECK(all.l0 == std::vector<double>{0, 0});
+}
+
+TEST_CASE("attack: a user-supplied objective drives the attacks and decides success") {
+  // Two logits of a linear model; the objective raises the margin o_0 - o_1 and succeeds once
+  // it exceeds y_n, a float per sample: dl/dx = W[0] - W[1], so FGSM has a closed form.
+  const int64_t D = 12;
+  Tensor W = uniform({2, D}, -1, 1, 61);
+  Tensor x = uniform({3, 1, 3, 4}, 0.2, 0.8, 62);
+  at::Model f = linear_model(W, Tensor());
+  auto margin = [](const Tensor& out) { return sub(out.narrow(1, 0, 1), out.narrow(1, 1, 1)); };
+  int loss_calls = 0;
+  at::Objective::Loss loss = [&](const Tensor& out, const Tensor&) {
+    ++loss_calls;
+    return margin(out).flatten(0);
+  };
+  at::Objective::Success success = [&](const Tensor& out, const Tensor& y) {
+    const std::vector<double> m = margin(out).to_vector<double>(), t = y.to_vector<double>();
+    std::vector<bool> s;
+    for (size_t n = 0; n < m.size(); ++n) s.push_back(m[n] > t[n]);
+    return s;
+  };
+  const std::vector<double> m0 = margin(f(x)).to_vector<double>();
+  // Sample 0 already succeeds; samples 1 and 2 need more than the attack can give.
+  Tensor y = from_vector<double>({m0[0] - 1, m0[1] + 100, m0[2] + 100}, {3});
+  at::Options o;
+  o.eps = 0.05;
+  o.early_stop = false;
+  o.objective = at::Objective::custom(loss, success, {}, "margin");
+  at::Result r = at::fgsm(f, x, y, o);
+  CHECK(loss_calls == 1);
+  const std::vector<double> w = W.to_vector<double>(), xv = x.to_vector<double>();
+  std::vector<double> expected(xv.size());
+  for (int64_t n = 0; n < 3; ++n)
+    for (int64_t i = 0; i < D; ++i) {
+      const double s = w[size_t(i)] - w[size_t(D + i)];
+      expected[size_t(n * D + i)] =
+          std::clamp(xv[size_t(n * D + i)] + (s > 0 ? 0.05 : -0.05), 0.0, 1.0);
+    }
+  check_close(r.x_adv, expected, 0, 0);
+  CHECK(r.success == std::vector<bool>{true, false, false});
+  CHECK(r.score == std::vector<double>{0, 1, 1});  // no score given: not fooled = 1
+  CHECK_FALSE(r.pred.defined());
+  check_error([&] { r.accuracy(labels({0, 0, 0})); }, {"Result::accuracy", "custom"});
+  // The attack did raise the margin of every sample by eps sum |W[0] - W[1]|.
+  const std::vector<double> m1 = margin(f(r.x_adv)).to_vector<double>();
+  for (size_t n = 0; n < 3; ++n) CHECK(m1[n] > m0[n]);
+
+  // With early stop, the sample that succeeds on x stays there; a given score is reported.
+  o.early_stop = true;
+  o.objective = at::Objective::custom(loss, success, [&](const Tensor& out, const Tensor&) {
+    return margin(out).to_vector<double>();
+  });
+  at::Result e = at::bim(f, x, y, o);
+  CHECK(e.l0[0] == 0);
+  CHECK(e.l0[1] > 0);
+  CHECK(e.score == margin(f(e.x_adv)).to_vector<double>());
+
+  // One-pixel takes its fitness from the objective: bring output element 15 (pixel (2, 3) of a
+  // 6x6 image) to within 0.005 of 0.5. The loss -(o_15 - 0.5)^2 guides the evolution there;
+  // a blind search over (row, col, value) lands in that window once in ~3,600 tries.
+  at::Model identity = [](const Tensor& t) { return t.flatten(1); };
+  at::Objective::Loss pixel = [](const Tensor& out, const Tensor&) {
+    Tensor d = sub(out.narrow(1, 15, 1).flatten(0), 0.5);
+    return neg(mul(d, d));
+  };
+  at::Objective::Success hit = [](const Tensor& out, const Tensor&) {
+    std::vector<bool> s;
+    for (double v : out.narrow(1, 15, 1).contiguous().to_vector<double>())
+      s.push_back(std::abs(v - 0.5) < 0.005);
+    return s;
+  };
+  at::Options d;
+  d.population = 20;
+  d.generations = 60;
+  d.seed = 3;
+  d.objective = at::Objective::custom(pixel, hit);
+  Tensor z = zeros({3, 1, 6, 6}, DType::Float64);
+  at::Result op = at::one_pixel(identity, z, zeros({3}, DType::Float64), d);
+  CHECK(op.success_rate() == 1.0);
+  const std::vector<double> ov = op.x_adv.to_vector<double>();
+  for (int64_t n = 0; n < 3; ++n) {
+    CHECK(op.l0[size_t(n)] == 1);
+    CHECK(std::abs(ov[size_t(n * 36 + 15)] - 0.5) < 0.005);
+  }
+
+  // A custom loss must give one value per sample.
+  at::Options bad = o;
+  bad.objective = at::Objective::custom([](const Tensor& out, const Tensor&) { return sum(out); },
+                                        success, {}, "scalar");
+  check_error([&] { at::fgsm(f, x, y, bad); },
+              {"fgsm", "objective 'scalar'", "one floating value per sample", "[3]"});
+}
+
+TEST_CASE("attack: objective errors name the shapes") {
+  SegNet seg(1, 3, 41);
+  Tensor x = rand({2, 1, 8, 8});
+  Tensor y = zeros({2, 8, 8}, DType::Int64);
+  at::Options o;
+  o.objective = at::Objective::segmentation();
+  // Masks [N, H, W] against an output [N, C, H, W] of another size.
+  check_error(
+      [&] {
+        at::pgd_linf(*seg.net, x, zeros({2, 4, 4}, DType::Int64), o);
+      },
+      {"pgd_linf", "segmentation", "[2, 3, 8, 8]", "[2, 4, 4]"});
+  check_error([&] { at::fgsm(*seg.net, x, zeros({2}, DType::Int64), o); },
+              {"fgsm", "int64 [N, H, W]", "N = 2", "int64[2]"});
+  check_error(
+      [&] {
+        at::fgsm(*seg.net, x, zeros({3, 8, 8}, DType::Int64), o);
+      },
+      {"fgsm", "N = 2", "[3, 8, 8]"});
+  Tensor bad_label = y.clone();
+  copy_(bad_label.narrow(2, 5, 1).narrow(1, 1, 1).narrow(0, 1, 1),
+        full({1, 1, 1}, 3.0, DType::Int64));
+  check_error([&] { at::bim(*seg.net, x, bad_label, o); },
+              {"bim", "label y[1, 1, 5] = 3", "[0, 3)", "[2, 3, 8, 8]"});
+  o.target_mode = at::TargetMode::LeastLikely;
+  check_error([&] { at::fgsm(*seg.net, x, y, o); }, {"fgsm", "least-likely", "classification"});
+  o.target_mode = at::TargetMode::None;
+  o.objective = at::Objective::segmentation_targeted(zeros({5, 5}, DType::Int64));
+  check_error([&] { at::fgsm(*seg.net, x, y, o); },
+              {"fgsm", "target mask", "[5, 5]", "[8, 8]", "[2, 8, 8]"});
+  o.objective = at::Objective::segmentation_targeted(full({8, 8}, 7.0, DType::Int64));
+  check_error([&] { at::fgsm(*seg.net, x, y, o); }, {"fgsm", "target[0, 0, 0] = 7", "[0, 3)"});
+  // A classifier's output is not a segmentation output.
+  o.objective = at::Objective::segmentation();
+  ConvNet cn(1, 8, 3, 1);
+  check_error([&] { at::fgsm(cn.model(), x, y, o); },
+              {"fgsm", "[N, C, H, W]", "[2, 3]", "[2, 8, 8]"});
+  check_error([] { at::Objective::segmentation(1.5); }, {"threshold must be in [0, 1]", "1.5"});
+  check_error(
+      [] {
+        at::Objective::segmentation_targeted(zeros({4, 4}));
+      },
+      {"segmentation_targeted", "int64 [H, W] or [N, H, W]", "float32[4, 4]"});
+  check_error([] { at::Objective::custom({}, {}); }, {"custom", "needs a loss"});
+  check_error(
+      [&] {
+        at::Objective().score(zeros({2, 3}), zeros({2, 8, 8}, DType::Int64));
+      },
+      {"score", "[N, K]", "[2, 3]", "[2, 8, 8]"});
+}
+
+TEST_CASE("attack: adversarial_accuracy: per batch, on the target model, clean at eps 0") {
+  ConvNet a(1, 6, 3, 71), b(1, 6, 3, 72);
+  Generator g(73);
+  Tensor x = rand({7, 1, 6, 6}, DType::Float32, Device::cpu(), &g);
+  Tensor y = labels({0, 1, 2, 0, 1, 2, 1});
+  at::Options o;
+  o.eps = 0.1;
+  o.alpha = 0.03;
+  o.steps = 3;
+  // Crafted on a, scored on b, in batches of 3: counted here batch by batch.
+  int64_t right = 0;
+  for (int64_t lo = 0; lo < 7; lo += 3) {
+    const int64_t hi = std::min<int64_t>(7, lo + 3);
+    Tensor xa = at::pgd_linf(a.model(), x.slice(lo, hi), y.slice(lo, hi), o).x_adv;
+    const std::vector<int64_t> p = argmax(b.model()(xa), 1).to_vector<int64_t>();
+    for (int64_t i = lo; i < hi; ++i)
+      right += p[size_t(i - lo)] == y.to_vector<int64_t>()[size_t(i)];
+  }
+  std::vector<std::pair<int64_t, int64_t>> calls;
+  const double acc = at::adversarial_accuracy(
+      *a.net, *b.net, x, y, "pgd", o, 3, Device::cpu(),
+      [&](int64_t done, int64_t total) { calls.emplace_back(done, total); });
+  CHECK(acc == double(right) / 7);
+  CHECK(calls == std::vector<std::pair<int64_t, int64_t>>{{3, 7}, {6, 7}, {7, 7}});
+  // eps 0: the clean accuracy of the target model.
+  at::Options clean = o;
+  clean.eps = 0;
+  const std::vector<int64_t> pc = argmax(b.model()(x), 1).to_vector<int64_t>();
+  int64_t clean_right = 0;
+  for (size_t i = 0; i < pc.size(); ++i) clean_right += pc[i] == y.to_vector<int64_t>()[i];
+  CHECK(at::adversarial_accuracy(a.model(), b.model(), x, y, "pgd", clean, 4, Device::cpu()) ==
+        double(clean_right) / 7);
+  check_error(
+      [&] { at::adversarial_accuracy(*a.net, *a.net, x, y, "deepfool", o, 3, Device::cpu()); },
+      {"adversarial_accuracy", "unknown method 'deepfool'"});
+  check_error(
+      [&] {
+        at::adversarial_accuracy(*a.net, *a.net, x, y.slice(0, 5), "fgsm", o, 3, Device::cpu());
+      },
+      {"adversarial_accuracy", "[7, 1, 6, 6]", "[5]"});
+
+  // Segmentation: the mean pixel accuracy; a mask per sample is cut batch by batch.
+  SegNet seg(1, 3, 74);
+  Tensor xs = rand({5, 1, 8, 8}, DType::Float32, Device::cpu(), &g);
+  Tensor ys = argmax(seg(xs), 1);
+  Tensor masks = randint(0, 3, {5, 8, 8}, &g);
+  at::Options s;
+  s.eps = 0.2;
+  s.alpha = 0.05;
+  s.steps = 4;
+  s.objective = at::Objective::segmentation_targeted(masks, 0.9);
+  double total = 0;
+  for (int64_t lo = 0; lo < 5; lo += 2) {
+    const int64_t hi = std::min<int64_t>(5, lo + 2);
+    at::Options sb = s;
+    sb.objective = at::Objective::segmentation_targeted(masks.slice(lo, hi), 0.9);
+    Tensor xa = at::pgd_linf(*seg.net, xs.slice(lo, hi), ys.slice(lo, hi), sb).x_adv;
+    for (double v : fraction_at(seg(xa), ys.slice(lo, hi))) total += v;
+  }
+  const double pix =
+      at::adversarial_accuracy(*seg.net, *seg.net, xs, ys, "pgd", s, 2, Device::cpu());
+  CHECK(pix == doctest::Approx(total / 5).epsilon(1e-12));
+  CHECK(pix < 0.9);
+}
+
+TEST_CASE("attack: a Module, a lambda and a lambda with its module are the same model") {
+  ConvNet cn(1, 6, 3, 81);
+  Generator g(82);
+  Tensor x = rand({4, 1, 6, 6}, DType::Float32, Device::cpu(), &g);
+  Tensor y = labels({0, 1, 2, 1});
+  at::Options o;
+  o.steps = 4;
+  o.early_stop = false;
+  const std::vector<float> ref = at::bim(cn.model(), x, y, o).x_adv.to_vector<float>();
+  CHECK(at::bim(*cn.net, x, y, o).x_adv.to_vector<float>() == ref);
+  CHECK(at::bim(nn::Model(cn.model(), cn.net.get()), x, y, o).x_adv.to_vector<float>() == ref);
+  check_error([&] { at::fgsm(at::Model(), x, y, o); }, {"fgsm", "model is empty"});
+}
+
+TEST_CASE("attack: on the GPU, segmentation PGD keeps its bounds and scores what it returns") {
+  if (!gpu_or_skip()) return;
+  const Device gpu = Device::cuda(0);
+  SegNet seg(1, 3, 21);
+  Generator g(22);
+  Tensor x = rand({4, 1, 8, 8}, DType::Float32, Device::cpu(), &g);
+  Tensor y = argmax(seg(x), 1);
+  seg.net->to(gpu);
+  at::Options o;
+  o.eps = 0.2;
+  o.alpha = 0.04;
+  o.early_stop = false;
+  o.objective = at::Objective::segmentation(0.5);
+  reset_kernel_counts();
+  at::Result r = at::pgd_linf(*seg.net, x.to(gpu), y.to(gpu), o);
+  CHECK(kernel_count("conv2d_backward_weight") == 0);
+  CHECK(kernel_count("batch_norm2d_backward_weight") == 0);
+  CHECK(r.x_adv.device() == gpu);
+  check_in_box(r.x_adv.to(Device::cpu()), 0, 1);
+  for (double d : r.linf) CHECK(d <= o.eps + 1e-6);
+  const std::vector<double> acc = fraction_at(seg(r.x_adv), y);
+  for (size_t n = 0; n < 4; ++n) CHECK(r.score[n] == doctest::Approx(acc[n]).epsilon(1e-12));
+  CHECK(r.mean_score() < 0.8);
+  CHECK(at::adversarial_accuracy(*seg.net, *seg.net, x, y, "pgd", o, 2, gpu) < 0.8);
+}

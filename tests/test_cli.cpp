@@ -216,7 +216,7 @@ TEST_CASE("classify train killed with SIGKILL mid-epoch, then --resume: the same
   std::filesystem::remove_all(a);
   std::filesystem::remove_all(b);
   const std::string args =
-      " --epochs 2 --train-limit 3000 --test-limit 300 --batch 32 --seed 3 "
+      " --epochs 2 --train-limit 1500 --test-limit 200 --batch 32 --seed 3 "
       "--checkpoint-every 7 --threads 2 --quiet --out ";
   Run whole = run(kBin + "/nabla classify train" + args + a);
   REQUIRE_MESSAGE(whole.status == 0, whole.out);

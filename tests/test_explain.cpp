@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include <nabla/explain/explain.h>
@@ -979,6 +980,99 @@ TEST_CASE("explain: argument errors name the problem") {
   it.iterations = 0;
   check_error([&] { ex::class_model(cnn, labels({0}), {1, 28, 28}, it); }, {"iterations"});
   check_error([&] { ex::class_model(cnn, labels({0}), {28, 28}, ex::Options{}); }, {"input shape"});
+}
+
+// ---------------------------------------------------------------- the model type
+
+TEST_CASE("model: nn::Model from a Module, from a lambda, and from a lambda with its module") {
+  auto fn = [](const Tensor& t) { return mul(t, 2.0); };
+  static_assert(std::is_convertible_v<nn::Linear&, nn::Model>);
+  static_assert(std::is_convertible_v<decltype(fn), nn::Model>);
+  static_assert(std::is_convertible_v<std::function<Tensor(const Tensor&)>, nn::Model>);
+  static_assert(!std::is_constructible_v<nn::Model, int>);
+  static_assert(!std::is_constructible_v<nn::Model, std::function<int(int)>>);
+  static_assert(!std::is_constructible_v<nn::Model, const nn::Linear&>);
+
+  Generator g(91);
+  nn::Linear lin(3, 2, true, &g);
+  int hook_calls = 0;
+  nn::ForwardHookGuard hook(lin, [&](nn::Module&, const Tensor&, const Tensor&) {
+    ++hook_calls;
+    return std::optional<Tensor>();
+  });
+  Tensor x = rand({4, 3}, DType::Float32, Device::cpu(), &g);
+  const std::vector<double> direct = vec(lin.forward(x));
+
+  const nn::Model from_module = lin;  // implicit
+  CHECK(bool(from_module));
+  CHECK(from_module.module() == &lin);
+  CHECK(&from_module.require_module("test") == &lin);
+  check_close(from_module(x), direct, 0, 0);
+  CHECK(hook_calls == 1);  // through the module's operator(), hooks included
+
+  const nn::Model from_lambda = [&](const Tensor& t) { return lin(t); };
+  CHECK(from_lambda.module() == nullptr);
+  check_close(from_lambda(x), direct, 0, 0);
+  CHECK(hook_calls == 2);
+  check_error([&] { from_lambda.require_module("my_method"); },
+              {"my_method", "needs a module", "plain callable", "nn::Model(fn, &net)"});
+
+  const nn::Model composite([&](const Tensor& t) { return lin(mul(t, 2.0)); }, &lin);
+  CHECK(composite.module() == &lin);
+  check_close(composite(x), vec(lin.forward(mul(x, 2.0))), 0, 0);
+  const nn::Model copy = composite;
+  CHECK(copy.module() == &lin);
+  check_close(copy(x), vec(composite(x)), 0, 0);
+  // No callable: the module itself is the forward.
+  const nn::Model module_only(nn::Model::Function(), &lin);
+  check_close(module_only(x), direct, 0, 0);
+
+  const nn::Model from_fn = fn;
+  check_close(from_fn(x), vec(mul(x, 2.0)), 0, 0);
+  const nn::Model empty;
+  CHECK_FALSE(bool(empty));
+  check_error([&] { empty(x); }, {"nn::Model", "empty model", "[4, 3]"});
+  check_error([&] { nn::Model(nn::Model::Function(), nullptr)(x); }, {"empty model"});
+}
+
+TEST_CASE("explain: plain callables work where no layer is needed; layer methods need a module") {
+  Generator gen(92);
+  nets::FashionCNN cnn(&gen);
+  cnn.eval();
+  Tensor x = rand({2, 1, 28, 28}, DType::Float32, Device::cpu(), &gen);
+  const nn::Model plain = [&](const Tensor& t) { return cnn(t); };
+  ex::Options o;
+  o.layer = "conv2";
+  o.patch = 7;
+  o.stride = 7;
+  check_close(ex::saliency(plain, x, o), vec(ex::saliency(cnn, x, o)), 0, 0);
+  check_close(ex::occlusion(plain, x, o), vec(ex::occlusion(cnn, x, o)), 0, 0);
+  CHECK(ex::predict(plain, x).to_vector<int64_t>() == ex::predict(cnn, x).to_vector<int64_t>());
+  ex::Options a;
+  a.iterations = 3;
+  check_close(ex::class_model(plain, labels({1}), {1, 28, 28}, a),
+              vec(ex::class_model(cnn, labels({1}), {1, 28, 28}, a)), 0, 0);
+
+  check_error([&] { ex::gradcam(plain, x, o); },
+              {"explain::gradcam", "needs a module", "plain callable"});
+  check_error([&] { ex::gradcam_pp(plain, x, o); }, {"explain::gradcam_pp", "needs a module"});
+  check_error([&] { ex::guided_gradcam(plain, x, o); }, {"explain::gradcam", "needs a module"});
+  check_error([&] { ex::explain("cam", plain, x, o); }, {"explain::cam", "needs a module"});
+  a.layer = "conv2";
+  check_error(
+      [&] {
+        ex::activation_max(plain, {1, 28, 28}, a);
+      },
+      {"explain::activation_max", "needs a module"});
+
+  // A composite model (normalisation, then the network) that exposes the network: Grad-CAM
+  // finds conv2 and equals Grad-CAM of the network on the normalised images; saliency gets the
+  // chain rule's factor 1/0.25.
+  auto normalise = [](const Tensor& t) { return div(sub(t, 0.5), 0.25); };
+  const nn::Model composite([&](const Tensor& t) { return cnn(normalise(t)); }, &cnn);
+  const Tensor z = normalise(x);
+  check_close(ex::gradcam(composite, x, o), vec(ex::gradcam(cnn, z, o)), 0, 0);
+  check_rel(ex::saliency(composite, x, o), mul(ex::saliency(cnn, z, o), 4.0), 1e-5);
 }
 
 // ---------------------------------------------------------------- module hooks

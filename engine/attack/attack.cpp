@@ -1,5 +1,6 @@
 // The gradient attacks (FGSM, BIM, PGD L-inf/L2, MI-FGSM, the targeted L2 attack), the noise
-// control, target selection and the shared bookkeeping. The math is in attack.h.
+// control, the shared bookkeeping and adversarial_accuracy. The math is in attack.h; the
+// objectives (loss, success, score, targets) are in objective.cpp.
 //
 // One loop (iterate) serves every gradient attack: per step it takes g = dL/dx with
 // nabla::grad on a fresh leaf, freezes the samples that already succeed, and applies the fused
@@ -11,6 +12,7 @@
 #include <limits>
 
 #include <nabla/autograd.h>
+#include <nabla/metrics/classification.h>
 #include <nabla/ops.h>
 
 #include "detail.h"
@@ -19,62 +21,16 @@ namespace nabla::attack {
 
 namespace detail {
 
-namespace {
-
-// Checks f(x)'s output: [N, K] logits on x's device.
-Tensor checked_logits(const Run& run, const Tensor& logits, const Tensor& x) {
-  NABLA_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) == x.size(0), run.name,
-              ": the model must map x ", x.str(), " to logits [N, K] with N = ", x.size(0),
-              ", got ", logits.defined() ? logits.str() : std::string("an undefined tensor"));
-  NABLA_CHECK(logits.device() == x.device(), run.name, ": the model returned logits ", logits.str(),
-              " for x ", x.str(), " on another device");
-  return logits;
-}
-
-std::vector<int64_t> argmax_host(const Tensor& logits) {
-  return argmax(logits.detach(), 1).to(Device::cpu()).to_vector<int64_t>();
-}
-
-Tensor choose_targets_from(const char* name, const Tensor& logits, const std::vector<int64_t>& y,
-                           TargetMode mode, int64_t cls, Generator& gen) {
-  const int64_t N = logits.size(0), K = logits.size(1);
-  std::vector<int64_t> t(static_cast<size_t>(N));
-  switch (mode) {
-    case TargetMode::None:
-      throw Error(nabla::detail::concat(name, ": target mode 'none' has no targets"));
-    case TargetMode::Given:
-      NABLA_CHECK(cls >= 0 && cls < K, name, ": target class ", cls, " is outside [0, ", K,
-                  ") for logits ", logits.str());
-      std::fill(t.begin(), t.end(), cls);
-      break;
-    case TargetMode::Random: {
-      NABLA_CHECK(K >= 2, name, ": a random target needs at least 2 classes, logits ",
-                  logits.str());
-      // y + 1 + U{0..K-2} mod K is uniform over the K - 1 classes other than y.
-      std::vector<int64_t> r = randint(0, K - 1, {N}, &gen).to_vector<int64_t>();
-      for (int64_t n = 0; n < N; ++n) t[size_t(n)] = (y[size_t(n)] + 1 + r[size_t(n)]) % K;
-      break;
-    }
-    case TargetMode::LeastLikely:
-      t = argmax_host(neg(logits.detach()));
-      break;
-  }
-  return from_vector<int64_t>(t, {N});
-}
-
-}  // namespace
-
 Run prepare(const char* name, const Model& model, const Tensor& x, const Tensor& y,
             const Options& opt, Generator& gen, bool needs_grad) {
   Run run;
   run.name = name;
+  run.objective = opt.objective;
   NABLA_CHECK(bool(model), name, ": the model is empty");
   NABLA_CHECK(x.defined() && y.defined(), name, ": x and y must be defined");
   NABLA_CHECK(is_floating(x.dtype()) && x.dim() >= 2 && x.size(0) >= 1, name,
               ": x must be a floating batch [N, ...] with N >= 1, got ", x.str());
-  NABLA_CHECK(y.dtype() == DType::Int64 && y.shape() == Shape{x.size(0)}, name,
-              ": y must be int64 [", x.size(0), "] (one label per sample of x ", x.str(), "), got ",
-              y.str());
+  check_labels(name, run.objective, x, y, opt);
   NABLA_CHECK(opt.eps >= 0 && std::isfinite(opt.eps), name, ": eps must be finite and >= 0, got ",
               opt.eps);
   NABLA_CHECK(opt.alpha >= 0 && std::isfinite(opt.alpha), name,
@@ -94,39 +50,15 @@ Run prepare(const char* name, const Model& model, const Tensor& x, const Tensor&
     NABLA_CHECK(lo >= 0 && hi <= 1, name, ": x ", x.str(), " must lie in [0, 1], found [", lo, ", ",
                 hi, "]");
   }
-  run.y = y.to(Device::cpu()).to_vector<int64_t>();
-  Tensor logits;
+  run.y = y.detach().contiguous().to(x.device());
+  Tensor out;
   {
     NoGradGuard ng;
-    logits = checked_logits(run, model(run.x0), run.x0);
+    out = model(run.x0);
   }
-  run.K = logits.size(1);
-  for (int64_t n = 0; n < run.N; ++n)
-    NABLA_CHECK(run.y[size_t(n)] >= 0 && run.y[size_t(n)] < run.K, name, ": label y[", n,
-                "] = ", run.y[size_t(n)], " is outside [0, ", run.K, ") for logits ", logits.str());
-  run.clean_pred = argmax_host(logits);
-  run.targeted = opt.target_mode != TargetMode::None;
-  if (run.targeted) {
-    run.target_cpu =
-        choose_targets_from(name, logits, run.y, opt.target_mode, opt.target_class, gen);
-    run.target = run.target_cpu.to_vector<int64_t>();
-    run.labels = run.target_cpu.to(x.device());
-  } else {
-    run.labels = from_vector<int64_t>(run.y, {run.N}).to(x.device());
-  }
+  bind(run, out, opt, gen);
+  run.clean_success = successes(run, out);
   return run;
-}
-
-std::vector<int64_t> predict(const Run& run, const Model& model, const Tensor& x) {
-  NoGradGuard ng;
-  return argmax_host(checked_logits(run, model(x), x));
-}
-
-std::vector<bool> successes(const Run& run, const std::vector<int64_t>& pred) {
-  std::vector<bool> s(size_t(run.N));
-  for (size_t n = 0; n < s.size(); ++n)
-    s[n] = run.targeted ? pred[n] == run.target[n] : pred[n] != run.y[n];
-  return s;
 }
 
 Tensor sample_mask(const std::vector<bool>& keep, const Tensor& like) {
@@ -140,10 +72,11 @@ Tensor sample_mask(const std::vector<bool>& keep, const Tensor& like) {
 Result finish(const Run& run, const Model& model, const Tensor& x_adv) {
   Result r;
   r.x_adv = x_adv.detach();
-  const std::vector<int64_t> pred = predict(run, model, r.x_adv);
-  r.pred = from_vector<int64_t>(pred, {run.N});
+  const Tensor out = forward(run, model, r.x_adv);
+  r.pred = predictions(run, out);
   r.target = run.target_cpu;
-  r.success = successes(run, pred);
+  r.success = successes(run, out);
+  r.score = scores(run, out);
   const std::vector<double> a = r.x_adv.to(Device::cpu()).to_vector<double>();
   const std::vector<double> b = run.x0.to(Device::cpu()).to_vector<double>();
   const size_t D = a.size() / size_t(run.N);
@@ -186,24 +119,20 @@ std::vector<int64_t> sample_dims(const Tensor& x) {
   return d;
 }
 
-// g = dl/dx at x for l = sum_n CE(f(x)_n, labels_n) (+ lambda ||x - x0||^2 when lambda > 0),
-// negated when the run is targeted so that every caller ascends. Only x is a leaf of the
-// request, so no parameter gradient is computed. Writes argmax f(x) into pred.
+// g = dl/dx at x for l = L(x) - lambda ||x - x0||^2 (the penalty only when lambda > 0), the
+// objective's loss that every caller ascends. Only x is a leaf of the request, so no parameter
+// gradient is computed. Writes the objective's success test on f(x) into ok.
 Tensor loss_grad(const Run& run, const Model& model, const Tensor& x, double lambda,
-                 std::vector<int64_t>& pred) {
+                 std::vector<bool>& ok) {
   Tensor xl = x.detach();
   xl.set_requires_grad(true);
-  Tensor logits = model(xl);
-  NABLA_CHECK(logits.defined() && logits.dim() == 2 && logits.size(0) == run.N, run.name,
-              ": the model must map x ", xl.str(), " to logits [N, K], got ",
-              logits.defined() ? logits.str() : std::string("an undefined tensor"));
-  pred = argmax(logits.detach(), 1).to(Device::cpu()).to_vector<int64_t>();
-  Tensor loss = cross_entropy(logits, run.labels, Tensor(), Reduction::Sum);
+  Tensor out = checked_output(run, model(xl), xl);
+  ok = successes(run, out);
+  Tensor loss = total_loss(run, out);
   if (lambda > 0) {
     Tensor d = sub(xl, run.x0);
-    loss = add(loss, mul(sum(mul(d, d)), lambda));
+    loss = sub(loss, mul(sum(mul(d, d)), lambda));
   }
-  if (run.targeted) loss = neg(loss);
   NABLA_CHECK(loss.requires_grad(), run.name,
               ": the loss does not depend on x (does the model use engine ops on its input?)");
   return grad({loss}, {xl})[0];
@@ -216,11 +145,10 @@ Tensor iterate(const Run& run, const Model& model, const Tensor& start, Step kin
   std::vector<bool> active(size_t(run.N));
   for (size_t n = 0; n < active.size(); ++n) active[n] = !frozen[n];
   Tensor x = start, momentum;
-  std::vector<int64_t> pred;
+  std::vector<bool> ok;
   for (int k = 0; k < steps; ++k) {
-    Tensor g = loss_grad(run, model, x, lambda, pred);
+    Tensor g = loss_grad(run, model, x, lambda, ok);
     if (opt.early_stop) {
-      const std::vector<bool> ok = successes(run, pred);
       for (size_t n = 0; n < active.size(); ++n) active[n] = active[n] && !ok[n];
     }
     if (std::none_of(active.begin(), active.end(), [](bool a) { return a; })) break;
@@ -283,7 +211,7 @@ Result pgd(const char* name, const Model& model, const Tensor& x, const Tensor& 
     Tensor xr = iterate(run, model, start, kind, opt, opt.steps, opt.alpha, opt.eps, 0, done);
     best = r == 0 ? xr : where(sample_mask(done, xr), best, xr);
     if (r + 1 < opt.restarts) {
-      const std::vector<bool> ok = successes(run, predict(run, model, xr));
+      const std::vector<bool> ok = successes(run, forward(run, model, xr));
       for (size_t n = 0; n < done.size(); ++n) done[n] = done[n] || ok[n];
     }
   }
@@ -306,31 +234,17 @@ double Result::mean_l0() const {
   return mean_of(l0);
 }
 
-double Result::accuracy(const Tensor& y) const {
-  NABLA_CHECK(
-      y.defined() && y.dtype() == DType::Int64 && pred.defined() && y.shape() == pred.shape(),
-      "Result::accuracy: y must be int64 ", shape_str(pred.defined() ? pred.shape() : Shape{}),
-      ", got ", y.defined() ? y.str() : std::string("an undefined tensor"));
-  const std::vector<int64_t> a = pred.to_vector<int64_t>(),
-                             b = y.to(Device::cpu()).to_vector<int64_t>();
-  if (a.empty()) return 0;
-  int64_t hits = 0;
-  for (size_t n = 0; n < a.size(); ++n) hits += a[n] == b[n];
-  return double(hits) / double(a.size());
+double Result::mean_score() const {
+  return mean_of(score);
 }
 
-const char* target_mode_name(TargetMode m) {
-  switch (m) {
-    case TargetMode::None:
-      return "none";
-    case TargetMode::Given:
-      return "given";
-    case TargetMode::Random:
-      return "random";
-    case TargetMode::LeastLikely:
-      return "least-likely";
-  }
-  return "?";
+double Result::accuracy(const Tensor& y) const {
+  NABLA_CHECK(pred.defined(), "Result::accuracy: this result has no class predictions (a custom ",
+              "objective); use score");
+  NABLA_CHECK(y.defined() && y.dtype() == DType::Int64 && y.shape() == pred.shape(),
+              "Result::accuracy: y must be int64 ", shape_str(pred.shape()), ", got ",
+              y.defined() ? y.str() : std::string("an undefined tensor"));
+  return metrics::accuracy(pred, y);
 }
 
 Tensor choose_targets(const Model& model, const Tensor& x, const Tensor& y, TargetMode mode,
@@ -379,10 +293,16 @@ Result mifgsm(const Model& model, const Tensor& x, const Tensor& y, const Option
 }
 
 Result targeted_l2(const Model& model, const Tensor& x, const Tensor& y, const Options& opt) {
-  NABLA_CHECK(opt.target_mode != TargetMode::None,
-              "targeted_l2: needs a target (target mode given, random or least-likely), got "
-              "'none' for x ",
-              x.defined() ? x.str() : std::string("undefined"));
+  if (opt.objective.kind() == Objective::Kind::Classification)
+    NABLA_CHECK(opt.target_mode != TargetMode::None,
+                "targeted_l2: needs a target (target mode given, random or least-likely), got "
+                "'none' for x ",
+                x.defined() ? x.str() : std::string("undefined"));
+  if (opt.objective.kind() == Objective::Kind::Segmentation)
+    NABLA_CHECK(opt.objective.target().defined(),
+                "targeted_l2: needs a target, but objective 'segmentation' is untargeted (use ",
+                "Objective::segmentation_targeted) for x ",
+                x.defined() ? x.str() : std::string("undefined"));
   Generator gen(opt.seed);
   const Run run = prepare("targeted_l2", model, x, y, opt, gen, true);
   const std::vector<bool> none(size_t(run.N), false);
@@ -426,6 +346,49 @@ Result run(const std::string& method, const Model& model, const Tensor& x, const
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error(
       nabla::detail::concat("attack::run: unknown method '", method, "' (known: ", known, ")"));
+}
+
+double adversarial_accuracy(const Model& source, const Model& target, const Tensor& x,
+                            const Tensor& y, const std::string& method, const Options& opt,
+                            int64_t batch, Device dev, const Progress& progress) {
+  const char* name = "adversarial_accuracy";
+  NABLA_CHECK(bool(source) && bool(target), name, ": the source and target models must be set");
+  NABLA_CHECK(x.defined() && y.defined() && x.dim() >= 1 && y.dim() >= 1 && x.size(0) == y.size(0),
+              name, ": x and y must hold the same number of samples, got x ",
+              x.defined() ? x.str() : std::string("undefined"), " and y ",
+              y.defined() ? y.str() : std::string("undefined"));
+  NABLA_CHECK(batch >= 1, name, ": batch must be >= 1, got ", batch);
+  const auto& known = method_names();
+  NABLA_CHECK(std::find(known.begin(), known.end(), method) != known.end(), name,
+              ": unknown method '", method, "'");
+  const int64_t N = x.size(0);
+  // A per-sample target mask covers the whole set: each batch gets its own rows.
+  const Tensor& mask = opt.objective.target();
+  const bool per_sample_mask = mask.defined() && mask.dim() == 3;
+  NABLA_CHECK(!per_sample_mask || mask.size(0) == N, name, ": the target mask ", mask.str(),
+              " must be [H, W] or have one mask per sample of x ", x.str());
+  double total = 0;
+  for (int64_t lo = 0; lo < N; lo += batch) {
+    const int64_t hi = std::min(N, lo + batch);
+    Tensor xb = x.slice(lo, hi).contiguous().to(dev);
+    Tensor yb = y.slice(lo, hi).contiguous().to(dev);
+    Tensor x_adv = xb;
+    if (opt.eps > 0) {
+      Options o = opt;
+      if (per_sample_mask)
+        o.objective =
+            Objective::segmentation_targeted(mask.slice(lo, hi), opt.objective.threshold());
+      x_adv = run(method, source, xb, yb, o).x_adv;
+    }
+    Tensor out;
+    {
+      NoGradGuard ng;
+      out = target(x_adv);
+    }
+    for (double s : opt.objective.score(out, yb)) total += s;
+    if (progress) progress(hi, N);
+  }
+  return N > 0 ? total / double(N) : 0;
 }
 
 }  // namespace nabla::attack

@@ -1,5 +1,6 @@
 // Internals shared by the attack files (not part of the public API): argument checks, the
-// labels and targets of a run, predictions, per-sample masks and the final bookkeeping.
+// objective bound to one batch (labels, targets, the clean output's shape), the per-sample
+// loss, success and score of an output, per-sample masks and the final bookkeeping.
 #pragma once
 
 #include <cstdint>
@@ -12,13 +13,19 @@ namespace nabla::attack::detail {
 // The checked inputs of one attack run.
 struct Run {
   const char* name = "";
-  Tensor x0;                        // x detached, contiguous (dtype and device of x)
-  Tensor labels;                    // int64 [N] on x's device: y, or the targets when targeted
-  std::vector<int64_t> y, target;   // on the host; target empty when untargeted
-  std::vector<int64_t> clean_pred;  // argmax f(x0)
-  Tensor target_cpu;                // int64 [N], undefined when untargeted
+  Objective objective;
+  Tensor x0;          // x detached, contiguous (dtype and device of x)
+  Tensor y;           // the labels, contiguous, on x's device
+  Tensor goal;        // on x's device: what the loss and success measure against: y, the
+                      // classification targets, or the segmentation target mask [N, H, W]
+  Tensor target_cpu;  // Result::target: the targets or the target mask; undefined untargeted
   bool targeted = false;
-  int64_t N = 0, K = 0;  // batch size and number of classes
+  Shape out_shape;                  // the clean output's shape; later outputs must match
+  std::vector<int64_t> y_host;      // classification: the labels on the host
+  std::vector<int64_t> target;      // classification: the targets (empty when untargeted)
+  std::vector<bool> clean_success;  // s_n(f(x0))
+  int64_t N = 0, K = 0;             // batch size; K = out_shape[1] (classes)
+  bool classification() const { return objective.kind() == Objective::Kind::Classification; }
 };
 
 // requires: the arguments of an attack (attack.h); `name` names it in every error.
@@ -27,17 +34,39 @@ struct Run {
 Run prepare(const char* name, const Model& model, const Tensor& x, const Tensor& y,
             const Options& opt, Generator& gen, bool needs_grad);
 
-// requires: x a batch for model. ensures: argmax f(x) per sample on the host (no gradient).
-std::vector<int64_t> predict(const Run& run, const Model& model, const Tensor& x);
+// ensures: out (the model's output for x, with x.size(0) rows) checked against the run's
+//          output shape and x's device; nabla::Error naming the attack and the shapes otherwise.
+const Tensor& checked_output(const Run& run, const Tensor& out, const Tensor& x);
 
-// ensures: per sample, pred[n] != y[n] (untargeted) or pred[n] == target[n] (targeted).
-std::vector<bool> successes(const Run& run, const std::vector<int64_t>& pred);
+// requires: x a batch for the model. ensures: f(x), checked, with no graph.
+Tensor forward(const Run& run, const Model& model, const Tensor& x);
+
+// Objective pieces for an output of the run's N samples (objective.cpp):
+// ensures: L = sum_n l_n as a 0-dim tensor, differentiable in out (the loss the attacks ascend).
+Tensor total_loss(const Run& run, const Tensor& out);
+// ensures: l_n per sample, [N], in out's dtype and device.
+Tensor sample_losses(const Run& run, const Tensor& out);
+// ensures: s_n per sample (no graph).
+std::vector<bool> successes(const Run& run, const Tensor& out);
+// ensures: score_n per sample against the labels (no graph).
+std::vector<double> scores(const Run& run, const Tensor& out);
+// ensures: Result::pred: argmax over dim 1 on the CPU, undefined for a custom objective.
+Tensor predictions(const Run& run, const Tensor& out);
+// requires: every entry of samples in [0, N). ensures: the run restricted to those samples, in
+//           that order (repeats allowed): labels, goal and targets gathered, N = samples.size().
+Run rows(const Run& run, const std::vector<int64_t>& samples);
+
+// Binding an objective to a batch (objective.cpp): the label checks before the clean forward,
+// and the goal (targets, masks) after it.
+void check_labels(const char* name, const Objective& objective, const Tensor& x, const Tensor& y,
+                  const Options& opt);
+void bind(Run& run, const Tensor& clean_out, const Options& opt, Generator& gen);
 
 // requires: keep.size() == like.size(0).
 // ensures:  [N, 1, ..., 1] of like's dtype and device, 1 where keep[n], else 0 (a `where` mask).
 Tensor sample_mask(const std::vector<bool>& keep, const Tensor& like);
 
-// requires: x_adv shaped like run.x0. ensures: the Result (predictions, success, norms).
+// requires: x_adv shaped like run.x0. ensures: the Result (predictions, success, score, norms).
 Result finish(const Run& run, const Model& model, const Tensor& x_adv);
 
 }  // namespace nabla::attack::detail

@@ -2,9 +2,10 @@
 // forward passes only.
 //
 // A candidate sets k pixels: k genes (row, col, v_1..v_C) with row, col real (rounded when
-// applied) and v in [0, 1]. Fitness, lower is better: p_y(x') untargeted, -p_t(x') targeted,
-// with p = softmax f(x'). Per sample, a population of P candidates evolves by DE/rand/1 without
-// crossover, as in the paper:
+// applied) and v in [0, 1]. Fitness, lower is better: for classification p_y(x') untargeted,
+// -p_t(x') targeted, with p = softmax f(x'); for any other objective -l_n(f(x')), the negated
+// per-sample loss of the objective (objective.h), with its success test. Per sample, a
+// population of P candidates evolves by DE/rand/1 without crossover, as in the paper:
 //   trial_i = c_r1 + F (c_r2 - c_r3),   F = 0.5,   r1, r2, r3, i distinct
 // clipped to the pixel grid and to [0, 1]; the trial replaces c_i when its fitness is no worse.
 // The initial population is uniform (positions over the image, values in [0, 1]). A sample
@@ -74,6 +75,20 @@ void evaluate(const Problem& p, const std::vector<int64_t>& sample, const std::v
       apply(p, sample[size_t(b + i)], &cand[size_t((b + i) * p.genes)], &img[size_t(i * D)]);
     Tensor xb = from_vector<double>(img, {m, p.C, p.H, p.W}).to(p.like.dtype()).to(p.like.device());
     Tensor logits = (*p.model)(xb);
+    if (!run.classification()) {
+      // Any other objective: fitness -l_n (the loss the gradient attacks ascend), success s_n,
+      // each candidate measured against the labels and goal of its sample.
+      checked_output(run, logits, xb);
+      const Run sub = rows(run, std::vector<int64_t>(sample.begin() + b, sample.begin() + b + m));
+      const std::vector<double> l =
+          sample_losses(sub, logits).to(Device::cpu()).to_vector<double>();
+      const std::vector<bool> ok = successes(sub, logits);
+      for (int64_t i = 0; i < m; ++i) {
+        fitness[size_t(b + i)] = -l[size_t(i)];
+        success[size_t(b + i)] = ok[size_t(i)];
+      }
+      continue;
+    }
     NABLA_CHECK(
         logits.defined() && logits.dim() == 2 && logits.size(0) == m && logits.size(1) == run.K,
         run.name, ": the model must map x ", xb.str(), " to logits [", m, ", ", run.K, "], got ",
@@ -88,8 +103,8 @@ void evaluate(const Problem& p, const std::vector<int64_t>& sample, const std::v
         fitness[at] = -pr[run.target[size_t(n)]];
         success[at] = top == run.target[size_t(n)];
       } else {
-        fitness[at] = pr[run.y[size_t(n)]];
-        success[at] = top != run.y[size_t(n)];
+        fitness[at] = pr[run.y_host[size_t(n)]];
+        success[at] = top != run.y_host[size_t(n)];
       }
     }
   }
@@ -125,8 +140,7 @@ Result one_pixel(const Model& model, const Tensor& x, const Tensor& y, const Opt
   // Samples that already succeed on x0 keep x0 (as the gradient attacks' early stop does).
   std::vector<bool> active(size_t(N), true);
   if (opt.early_stop) {
-    const std::vector<bool> ok = successes(run, run.clean_pred);
-    for (size_t n = 0; n < active.size(); ++n) active[n] = !ok[n];
+    for (size_t n = 0; n < active.size(); ++n) active[n] = !run.clean_success[n];
   }
   // pop[(n * P + i) * G ...]: candidate i of sample n; fit the matching fitness.
   std::vector<double> pop(size_t(N * P * G)), fit(size_t(N * P), 0);
@@ -209,7 +223,7 @@ Result one_pixel(const Model& model, const Tensor& x, const Tensor& y, const Opt
   // x_adv: the successful candidate, else the fittest one; x0 for samples never attacked.
   const int64_t D = p.C * p.H * p.W;
   std::vector<double> adv(p.x0);
-  const std::vector<bool> clean_ok = successes(run, run.clean_pred);
+  const std::vector<bool>& clean_ok = run.clean_success;
   for (int64_t n = 0; n < N; ++n) {
     if (opt.early_stop && clean_ok[size_t(n)]) continue;
     int64_t best = chosen[size_t(n)];

@@ -37,7 +37,7 @@ void check_images(const char* who, const Tensor& x) {
 }
 
 // The class explained for each sample: opt.classes when given, else the prediction.
-Tensor classes_for(const char* who, nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor classes_for(const char* who, const nn::Model& model, const Tensor& x, const Options& opt) {
   if (!opt.classes.defined()) return predict(model, x);
   NABLA_CHECK(opt.classes.dtype() == DType::Int64 && opt.classes.dim() == 1 &&
                   opt.classes.size(0) == x.size(0),
@@ -95,8 +95,8 @@ void check_grad_mode(const char* who) {
 }
 
 // dS/dx (same shape, dtype and device as x) for the given classes and ReLU rule.
-Tensor input_gradient(const char* who, nn::Module& model, const Tensor& x, const Tensor& classes,
-                      ReluRule rule = ReluRule::Plain) {
+Tensor input_gradient(const char* who, const nn::Model& model, const Tensor& x,
+                      const Tensor& classes, ReluRule rule = ReluRule::Plain) {
   check_grad_mode(who);
   Tensor xl = x.detach();
   xl.set_requires_grad(true);
@@ -186,12 +186,12 @@ Tensor from_doubles(const std::vector<double>& v, const Shape& shape) {
 struct Activation {
   Tensor logits, act;
 };
-Activation run_with_capture(const char* who, nn::Module& model, const Tensor& x,
+Activation run_with_capture(const char* who, const nn::Model& model, const Tensor& x,
                             const std::string& layer) {
   check_grad_mode(who);
   NABLA_CHECK(!layer.empty(), "explain::", who,
               ": needs a layer (the dotted module name, such as conv2)");
-  nn::Module& m = model.submodule(layer);
+  nn::Module& m = model.require_module((std::string("explain::") + who).c_str()).submodule(layer);
   Activation r;
   nn::ForwardHookGuard hook(m, [&](nn::Module&, const Tensor&, const Tensor& out) {
     r.act = out;  // a layer called twice keeps its last output
@@ -218,7 +218,7 @@ Tensor upsample_maps(const Tensor& m, int64_t h, int64_t w) {
 }  // namespace
 
 // ---------------------------------------------------------------- gradient maps
-Tensor predict(nn::Module& model, const Tensor& x) {
+Tensor predict(const nn::Model& model, const Tensor& x) {
   check_images("predict", x);
   NoGradGuard ng;
   Tensor logits = model(x);
@@ -228,25 +228,25 @@ Tensor predict(nn::Module& model, const Tensor& x) {
   return argmax(logits, 1).to(Device::cpu()).contiguous();
 }
 
-Tensor saliency(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor saliency(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("saliency", x);
   Tensor c = classes_for("saliency", model, x, opt);
   return abs_map(input_gradient("saliency", model, x, c), opt.per_channel);
 }
 
-Tensor guided_backprop(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor guided_backprop(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("guided_backprop", x);
   Tensor c = classes_for("guided_backprop", model, x, opt);
   return abs_map(input_gradient("guided_backprop", model, x, c, ReluRule::Guided), opt.per_channel);
 }
 
-Tensor deconvnet(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor deconvnet(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("deconvnet", x);
   Tensor c = classes_for("deconvnet", model, x, opt);
   return abs_map(input_gradient("deconvnet", model, x, c, ReluRule::Deconv), opt.per_channel);
 }
 
-Tensor smoothgrad(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor smoothgrad(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("smoothgrad", x);
   NABLA_CHECK(opt.samples >= 1 && opt.sigma >= 0, "explain::smoothgrad: needs samples >= 1 and ",
               "sigma >= 0, got samples ", opt.samples, ", sigma ", opt.sigma);
@@ -284,7 +284,7 @@ Tensor smoothgrad(nn::Module& model, const Tensor& x, const Options& opt) {
   return opt.per_channel ? from_doubles(acc, {n, ch, h, w}) : from_doubles(acc, {n, h, w});
 }
 
-Tensor integrated_gradients(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor integrated_gradients(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("integrated_gradients", x);
   NABLA_CHECK(opt.steps >= 1, "explain::integrated_gradients: needs steps >= 1, got ", opt.steps);
   Tensor c = classes_for("integrated_gradients", model, x, opt);
@@ -336,7 +336,7 @@ namespace {
 constexpr double kPlusPlusEps = 1e-7;
 }  // namespace
 
-Tensor gradcam_raw(nn::Module& model, const Tensor& x, const Options& opt, bool pp) {
+Tensor gradcam_raw(const nn::Model& model, const Tensor& x, const Options& opt, bool pp) {
   const char* who = pp ? "gradcam_pp" : "gradcam";
   check_images(who, x);
   Tensor c = classes_for(who, model, x, opt);
@@ -374,17 +374,17 @@ Tensor gradcam_raw(nn::Module& model, const Tensor& x, const Options& opt, bool 
   return cam;
 }
 
-Tensor gradcam(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor gradcam(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("gradcam", x);
   return upsample_maps(gradcam_raw(model, x, opt, false), x.size(2), x.size(3));
 }
 
-Tensor gradcam_pp(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor gradcam_pp(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("gradcam_pp", x);
   return upsample_maps(gradcam_raw(model, x, opt, true), x.size(2), x.size(3));
 }
 
-Tensor guided_gradcam(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor guided_gradcam(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("guided_gradcam", x);
   Options o = opt;
   o.classes = classes_for("guided_gradcam", model, x, opt);  // one prediction for both maps
@@ -394,12 +394,13 @@ Tensor guided_gradcam(nn::Module& model, const Tensor& x, const Options& opt) {
   return mul(gb, gc).contiguous();
 }
 
-Tensor cam(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor cam(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("cam", x);
   Tensor c = classes_for("cam", model, x, opt);
-  auto* fc = dynamic_cast<nn::Linear*>(&model.submodule(opt.fc));
+  nn::Module& net = model.require_module("explain::cam");
+  auto* fc = dynamic_cast<nn::Linear*>(&net.submodule(opt.fc));
   NABLA_CHECK(fc != nullptr, "explain::cam: module '", opt.fc, "' must be a Linear (the layer ",
-              "after global average pooling), it is ", model.submodule(opt.fc).type_name());
+              "after global average pooling), it is ", net.submodule(opt.fc).type_name());
   Activation r = run_with_capture("cam", model, x, opt.layer);
   NoGradGuard ng;
   NABLA_CHECK(fc->in_features == r.act.size(1), "explain::cam: '", opt.fc, "' takes ",
@@ -420,7 +421,7 @@ Tensor cam(nn::Module& model, const Tensor& x, const Options& opt) {
 }
 
 // ---------------------------------------------------------------- occlusion
-Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt) {
+Tensor occlusion(const nn::Model& model, const Tensor& x, const Options& opt) {
   check_images("occlusion", x);
   const int64_t n = x.size(0), h = x.size(2), w = x.size(3), p = opt.patch, st = opt.stride;
   NABLA_CHECK(p >= 1 && p <= std::min(h, w) && st >= 1,
@@ -486,9 +487,11 @@ Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt) {
 // ---------------------------------------------------------------- synthesis
 namespace {
 
-// The dtype the model computes in: that of its first parameter (float32 when it has none).
-DType model_dtype(const nn::Module& model) {
-  const std::vector<Tensor> p = model.parameters();
+// The dtype the model computes in: that of its module's first parameter (float32 when it has
+// none, or when the model is a plain callable).
+DType model_dtype(const nn::Model& model) {
+  if (model.module() == nullptr) return DType::Float32;
+  const std::vector<Tensor> p = model.module()->parameters();
   return p.empty() ? DType::Float32 : p[0].dtype();
 }
 
@@ -512,7 +515,7 @@ Tensor ascend(Tensor img, const Options& opt,
 
 }  // namespace
 
-Tensor class_model(nn::Module& model, const Tensor& classes, const Shape& input_shape,
+Tensor class_model(const nn::Model& model, const Tensor& classes, const Shape& input_shape,
                    const Options& opt, Device dev) {
   NABLA_CHECK(classes.defined() && classes.dtype() == DType::Int64 && classes.dim() == 1 &&
                   classes.size(0) >= 1 && input_shape.size() == 3,
@@ -526,12 +529,13 @@ Tensor class_model(nn::Module& model, const Tensor& classes, const Shape& input_
                 [&](const Tensor& i) { return class_score("class_model", model(i), c); });
 }
 
-Tensor activation_max(nn::Module& model, const Shape& input_shape, const Options& opt, Device dev) {
+Tensor activation_max(const nn::Model& model, const Shape& input_shape, const Options& opt,
+                      Device dev) {
   NABLA_CHECK(input_shape.size() == 3, "explain::activation_max: needs an input shape [C, H, W], ",
               "got ", shape_str(input_shape));
   NABLA_CHECK(!opt.layer.empty(), "explain::activation_max: needs a layer (the dotted module ",
               "name, such as conv2)");
-  nn::Module& m = model.submodule(opt.layer);
+  nn::Module& m = model.require_module("explain::activation_max").submodule(opt.layer);
   Shape s{1};
   s.insert(s.end(), input_shape.begin(), input_shape.end());
   Generator gen(opt.seed);
@@ -553,7 +557,7 @@ Tensor activation_max(nn::Module& model, const Shape& input_shape, const Options
 }
 
 // ---------------------------------------------------------------- dense outputs
-Tensor dense_saliency(nn::Module& model, const Tensor& x, const Tensor& target,
+Tensor dense_saliency(const nn::Model& model, const Tensor& x, const Tensor& target,
                       const Tensor& region, bool per_channel) {
   check_images("dense_saliency", x);
   check_grad_mode("dense_saliency");
@@ -608,8 +612,9 @@ const std::vector<std::string>& method_names() {
   return names;
 }
 
-Tensor explain(const std::string& method, nn::Module& model, const Tensor& x, const Options& opt) {
-  using Fn = Tensor (*)(nn::Module&, const Tensor&, const Options&);
+Tensor explain(const std::string& method, const nn::Model& model, const Tensor& x,
+               const Options& opt) {
+  using Fn = Tensor (*)(const nn::Model&, const Tensor&, const Options&);
   static const std::map<std::string, Fn> table{{"saliency", saliency},
                                                {"smoothgrad", smoothgrad},
                                                {"integrated-gradients", integrated_gradients},

@@ -41,8 +41,12 @@
 // that multiply the batch (smoothgrad, integrated_grads, occlusion) process at most
 // Options::max_batch rows per forward, which bounds their memory.
 //
-// The model must be in eval mode (net.eval()): the methods run many forward passes and must not
-// update batch-norm statistics or draw dropout masks. Maps come back float32 on the CPU, shaped
+// Models (nn/model.h): every method takes an nn::Model, so a network (nn::Module), a plain
+// callable, or a callable that exposes its module. Methods that look into a layer (gradcam,
+// gradcam_pp, guided_gradcam, gradcam_raw, cam, activation_max) need the module: a plain
+// callable gets an error naming the method. The model must be in eval mode (net.eval()): the
+// methods run many forward passes and must not update batch-norm statistics or draw dropout
+// masks. Maps come back float32 on the CPU, shaped
 // [N, H, W] (or [N, C, H, W] with per_channel), whatever the model's device and dtype.
 #pragma once
 
@@ -50,6 +54,7 @@
 #include <string>
 #include <vector>
 
+#include <nabla/nn/model.h>
 #include <nabla/nn/module.h>
 #include <nabla/tensor.h>
 
@@ -80,53 +85,56 @@ struct Options {
 };
 
 // ensures: int64 [N] on the CPU: argmax of model(x) per sample (no graph recorded).
-Tensor predict(nn::Module& model, const Tensor& x);
+Tensor predict(const nn::Model& model, const Tensor& x);
 
 // requires: x float [N, C, H, W] on the model's device; opt.classes undefined or int64 [N]
 //           with values in [0, K). Errors name the method and the shapes.
 // ensures:  the maps described in the file comment, float32 CPU [N, H, W] (or [N, C, H, W]
 //           with per_channel for saliency, smoothgrad, guided_backprop, deconvnet).
-Tensor saliency(nn::Module& model, const Tensor& x, const Options& opt = {});
-Tensor smoothgrad(nn::Module& model, const Tensor& x, const Options& opt = {});
-Tensor integrated_gradients(nn::Module& model, const Tensor& x, const Options& opt = {});
-Tensor guided_backprop(nn::Module& model, const Tensor& x, const Options& opt = {});
-Tensor deconvnet(nn::Module& model, const Tensor& x, const Options& opt = {});
-Tensor occlusion(nn::Module& model, const Tensor& x, const Options& opt = {});
+Tensor saliency(const nn::Model& model, const Tensor& x, const Options& opt = {});
+Tensor smoothgrad(const nn::Model& model, const Tensor& x, const Options& opt = {});
+Tensor integrated_gradients(const nn::Model& model, const Tensor& x, const Options& opt = {});
+Tensor guided_backprop(const nn::Model& model, const Tensor& x, const Options& opt = {});
+Tensor deconvnet(const nn::Model& model, const Tensor& x, const Options& opt = {});
+Tensor occlusion(const nn::Model& model, const Tensor& x, const Options& opt = {});
 
-// requires: opt.layer names a module below `model` whose output is [N, k, h, w] (else an error
-//           listing the module names).
-Tensor gradcam(nn::Module& model, const Tensor& x, const Options& opt);
-Tensor gradcam_pp(nn::Module& model, const Tensor& x, const Options& opt);
-Tensor guided_gradcam(nn::Module& model, const Tensor& x, const Options& opt);
+// requires: a model with a module (model.module()), and opt.layer names a module below it whose
+//           output is [N, k, h, w] (else an error listing the module names).
+Tensor gradcam(const nn::Model& model, const Tensor& x, const Options& opt);
+Tensor gradcam_pp(const nn::Model& model, const Tensor& x, const Options& opt);
+Tensor guided_gradcam(const nn::Model& model, const Tensor& x, const Options& opt);
 // requires: also opt.fc names a Linear with in_features = k, and model(x) equals
 //           fc(global_avg_pool(layer output)) (checked: else an error saying the model does not
 //           end in global average pooling).
-Tensor cam(nn::Module& model, const Tensor& x, const Options& opt);
+Tensor cam(const nn::Model& model, const Tensor& x, const Options& opt);
 
 // Grad-CAM at the layer's own resolution, before upsampling: float32 CPU [N, h, w].
 // pp selects Grad-CAM++.
-Tensor gradcam_raw(nn::Module& model, const Tensor& x, const Options& opt, bool pp = false);
+Tensor gradcam_raw(const nn::Model& model, const Tensor& x, const Options& opt, bool pp = false);
 
 // requires: classes int64 [K'] on the CPU; input_shape [C, H, W]; opt.iterations >= 1.
-// ensures:  images float32 CPU [K', C, H, W], one per class, by the ascent above (unclipped).
-Tensor class_model(nn::Module& model, const Tensor& classes, const Shape& input_shape,
+// ensures:  images float32 CPU [K', C, H, W], one per class, by the ascent above (unclipped),
+//           computed in the dtype of the model's parameters (float32 for a plain callable).
+Tensor class_model(const nn::Model& model, const Tensor& classes, const Shape& input_shape,
                    const Options& opt, Device dev = Device::cpu());
-// requires: opt.layer and 0 <= opt.channel < channels of that layer's output.
+// requires: a model with a module; opt.layer and 0 <= opt.channel < channels of that layer's
+//           output.
 // ensures:  one image float32 CPU [1, C, H, W] that drives that channel's mean activation up.
-Tensor activation_max(nn::Module& model, const Shape& input_shape, const Options& opt,
+Tensor activation_max(const nn::Model& model, const Shape& input_shape, const Options& opt,
                       Device dev = Device::cpu());
 
 // requires: model maps x [N, C, H, W] to logits [N, K, H', W']; target int64 [N, H', W'];
 //           region undefined (every pixel) or a mask [N, H', W'] (nonzero = counted), with at
 //           least one counted pixel per batch.
 // ensures:  float32 CPU [N, H, W]: max over channels of |d l_seg / dx|.
-Tensor dense_saliency(nn::Module& model, const Tensor& x, const Tensor& target,
+Tensor dense_saliency(const nn::Model& model, const Tensor& x, const Tensor& target,
                       const Tensor& region = Tensor(), bool per_channel = false);
 
 // The method names the CLI uses, and a dispatcher over the per-image methods above:
 // saliency, smoothgrad, integrated-gradients, gradcam, gradcam++, guided-backprop,
 // guided-gradcam, deconvnet, occlusion, cam. Unknown names throw listing the known ones.
 const std::vector<std::string>& method_names();
-Tensor explain(const std::string& method, nn::Module& model, const Tensor& x, const Options& opt);
+Tensor explain(const std::string& method, const nn::Model& model, const Tensor& x,
+               const Options& opt);
 
 }  // namespace nabla::explain
