@@ -8,8 +8,9 @@
 //
 //   saliency           |g|, reduced over channels by the max (Simonyan et al.), or per channel
 //   smoothgrad         (1/M) sum_m |dS_c/dx (x + eps_m)|, eps_m ~ N(0, (sigma (max x - min x))^2)
-//                      per sample (Smilkov et al.; the seed's Monte-Carlo saliency); the draws
-//                      depend on the seed and the image only, not on its place in the batch
+//                      per sample (Smilkov et al.: a Monte-Carlo estimate of the smoothed
+//                      map); the draws depend on the seed and the image only, not on its place
+//                      in the batch
 //   integrated_grads   (x - x') * (1/m) sum_{k=1..m} dS_c/dx (x' + (k/m)(x - x')), baseline x'
 //                      (zeros by default); summed over channels, signed; the attributions add
 //                      up to S_c(x) - S_c(x') as m grows (completeness)
