@@ -145,6 +145,43 @@ nlohmann::json resume_options(const CLI::App& app, const Common& c, const nlohma
   return saved;
 }
 
+namespace {
+
+// Each run option with its flag and its field, for the two directions below.
+template <typename F>
+void each_run_option(Common& c, unsigned flags, F&& f) {
+  if (flags & kDevice) f("device", c.device);
+  if (flags & kData) f("data", c.data);
+  if (flags & kOut) f("out", c.out);
+  if (flags & kSeed) f("seed", c.seed);
+  if (flags & kBatch) f("batch", c.batch);
+  if (flags & kEpochs) f("epochs", c.epochs);
+  if (flags & kLr) f("lr", c.lr);
+  if (flags & kCheckpointEvery) f("checkpoint_every", c.checkpoint_every);
+  if (flags & kTrainLimit) f("train_limit", c.train_limit);
+  if (flags & kTestLimit) f("test_limit", c.test_limit);
+  if (flags & kThreads) f("threads", c.threads);
+}
+
+}  // namespace
+
+nlohmann::json run_options(const Common& c, unsigned flags) {
+  nlohmann::json j = nlohmann::json::object();
+  Common copy = c;
+  each_run_option(copy, flags, [&](const char* key, const auto& v) { j[key] = v; });
+  return j;
+}
+
+void read_run_options(const nlohmann::json& j, Common& c, unsigned flags) {
+  each_run_option(c, flags, [&](const char* key, auto& v) {
+    try {
+      j.at(key).get_to(v);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(std::string("run options: '") + key + "': " + e.what());
+    }
+  });
+}
+
 void print_report(const Common& c, const nlohmann::json& j,
                   const std::function<void(const nlohmann::json&)>& text) {
   if (c.json)

@@ -77,6 +77,13 @@ void apply_threads(const Common& c);
 // value other than the saved one is an error naming it, both values and DIR.
 nlohmann::json resume_options(const CLI::App& app, const Common& c, const nlohmann::json& current);
 
+// The common flags that describe a run (not --json, --quiet or --resume) among `flags`, as JSON
+// keyed like the flags; and back. A command adds its own keys to the object.
+nlohmann::json run_options(const Common& c, unsigned flags);
+// requires: j holds every key that run_options(c, flags) writes (nabla::Error naming the first
+//   missing or mistyped one otherwise).
+void read_run_options(const nlohmann::json& j, Common& c, unsigned flags);
+
 // --json: prints j on stdout as one line; otherwise calls text(j).
 void print_report(const Common& c, const nlohmann::json& j,
                   const std::function<void(const nlohmann::json&)>& text);

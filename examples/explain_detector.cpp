@@ -78,39 +78,18 @@ struct DetectorOptions {
 
 // The run's options, keyed like the flags (what --resume restores).
 nlohmann::json to_json(const DetectorOptions& o) {
-  return {{"checkpoint", o.checkpoint},
-          {"train_limit", o.c.train_limit},
-          {"test_limit", o.c.test_limit},
-          {"eps", o.eps},
-          {"pgd_steps", o.pgd_steps},
-          {"epochs", o.c.epochs},
-          {"batch", o.c.batch},
-          {"lr", o.c.lr},
-          {"show", o.show},
-          {"seed", o.c.seed},
-          {"data", o.c.data},
-          {"out", o.c.out},
-          {"checkpoint_every", o.c.checkpoint_every},
-          {"device", o.c.device},
-          {"threads", o.c.threads}};
+  nlohmann::json j = run_options(o.c, kTrainingFlags);
+  j.update(
+      {{"checkpoint", o.checkpoint}, {"eps", o.eps}, {"pgd_steps", o.pgd_steps}, {"show", o.show}});
+  return j;
 }
 
 void from_json(const nlohmann::json& j, DetectorOptions& o) {
+  read_run_options(j, o.c, kTrainingFlags);
   j.at("checkpoint").get_to(o.checkpoint);
-  j.at("train_limit").get_to(o.c.train_limit);
-  j.at("test_limit").get_to(o.c.test_limit);
   j.at("eps").get_to(o.eps);
   j.at("pgd_steps").get_to(o.pgd_steps);
-  j.at("epochs").get_to(o.c.epochs);
-  j.at("batch").get_to(o.c.batch);
-  j.at("lr").get_to(o.c.lr);
   j.at("show").get_to(o.show);
-  j.at("seed").get_to(o.c.seed);
-  j.at("data").get_to(o.c.data);
-  j.at("out").get_to(o.c.out);
-  j.at("checkpoint_every").get_to(o.c.checkpoint_every);
-  j.at("device").get_to(o.c.device);
-  j.at("threads").get_to(o.c.threads);
 }
 
 // Rows per attack and saliency pass: bounds memory, and gives the progress bars their steps.

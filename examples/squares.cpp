@@ -93,11 +93,14 @@ struct SquaresOptions {
   int64_t steps = 400, n_show = 8, n_test = 256;
 };
 
+constexpr unsigned kSquaresFlags = cli::kDevice | cli::kOut | cli::kJson | cli::kQuiet |
+                                   cli::kSeed | cli::kBatch | cli::kLr | cli::kResume |
+                                   cli::kCheckpointEvery | cli::kThreads;
+
 nlohmann::json to_json(const SquaresOptions& o) {
-  return {{"steps", o.steps},     {"batch", o.c.batch},
-          {"lr", o.c.lr},         {"seed", o.c.seed},
-          {"out", o.c.out},       {"checkpoint_every", o.c.checkpoint_every},
-          {"device", o.c.device}, {"threads", o.c.threads}};
+  nlohmann::json j = cli::run_options(o.c, kSquaresFlags);
+  j["steps"] = o.steps;
+  return j;
 }
 
 nlohmann::json run_squares(SquaresOptions o);
@@ -121,23 +124,15 @@ void nabla::cli::register_squares(CLI::App& parent) {
   app->add_option("--show", o->n_show, "images in the PNG")
       ->capture_default_str()
       ->check(CLI::Range(1, 32));
-  add_common_flags(app, o->c,
-                   kDevice | kOut | kJson | kQuiet | kSeed | kBatch | kLr | kResume |
-                       kCheckpointEvery | kThreads,
+  add_common_flags(app, o->c, kSquaresFlags,
                    {{"--seed", "seed of the Philox generator (weights and every batch)"},
                     {"--lr", "SGD learning rate"},
                     {"--json", "print the report as one JSON object instead of text"}});
   app->callback([o, app] {
     SquaresOptions run = *o;
     const nlohmann::json saved = resume_options(*app, o->c, to_json(*o));
-    run.steps = saved["steps"];
-    run.c.batch = saved["batch"];
-    run.c.lr = saved["lr"];
-    run.c.seed = saved["seed"];
-    run.c.out = saved["out"];
-    run.c.checkpoint_every = saved["checkpoint_every"];
-    run.c.device = saved["device"];
-    run.c.threads = saved["threads"];
+    read_run_options(saved, run.c, kSquaresFlags);
+    run.steps = saved.at("steps");
     apply_threads(run.c);
     const nlohmann::json report = run_squares(run);
     print_report(o->c, report, [](const nlohmann::json& r) {
@@ -178,7 +173,6 @@ nlohmann::json run_squares(SquaresOptions o) {
   trainer.add_optimizer("sgd", *opt);
   trainer.add_generator("data", gen);  // the batches are drawn from it, step after step
   trainer.set_options(to_json(o));
-  double last_loss = 0;
   trainer.fit([](int64_t) {},
               [&](const train::StepInfo&) {
                 Batch b = make_batch(o.c.batch, gen);
@@ -187,9 +181,9 @@ nlohmann::json run_squares(SquaresOptions o) {
                 opt->zero_grad();
                 loss.backward();
                 opt->step();
-                last_loss = loss.item<double>();
                 return train::StepResult{
-                    {{"loss", last_loss}, {"acc", metrics::accuracy(logits, b.y)}}, o.c.batch};
+                    {{"loss", loss.item<double>()}, {"acc", metrics::accuracy(logits, b.y)}},
+                    o.c.batch};
               },
               [&](const train::EpochStats& st) {
                 return train::Record{{"epoch", double(st.epoch)},
@@ -197,6 +191,8 @@ nlohmann::json run_squares(SquaresOptions o) {
                                      {"train_acc", st.mean.at("acc")}};
               });
   const nlohmann::json epoch = trainer.log().records().back();
+  // The mean loss of the last stretch of steps (the last point of the running curve).
+  const double last_loss = trainer.log().state()["points"]["loss:running"][1].back();
 
   // Held-out images: accuracy, then the saliency of the predicted class.
   Batch test = make_batch(o.n_test, gen);

@@ -1,4 +1,5 @@
-// Test helpers: finite-difference gradient checks and closeness checks.
+// Test helpers: finite-difference gradient checks, closeness checks, seeded values, scratch
+// folders.
 //
 // gradcheck(f, inputs): with L = sum(f(inputs) * R) for a fixed random R, compares every
 // element of autograd's dL/dinput with the central difference (L(x+h) - L(x-h)) / 2h, in
@@ -8,8 +9,14 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -117,6 +124,39 @@ void check_error(F&& f, const std::vector<std::string>& fragments) {
 inline Tensor uniform(const Shape& s, double lo = -1, double hi = 1, uint64_t seed = 7) {
   Generator g(seed);
   return rand(s, DType::Float64, Device::cpu(), &g, lo, hi);
+}
+
+// A fresh folder under the system temp dir, unique to this process and object, removed with
+// everything in it at scope exit: tmp / "file.png" is a path inside it.
+struct TempDir {
+  std::filesystem::path path;
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path = std::filesystem::temp_directory_path() /
+           ("nabla_test_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
+    std::filesystem::remove_all(path);
+    std::filesystem::create_directories(path);
+  }
+  ~TempDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  std::string operator/(const std::string& name) const { return (path / name).string(); }
+  // The names of the entries directly inside the folder.
+  std::set<std::string> names() const {
+    std::set<std::string> out;
+    for (const auto& e : std::filesystem::directory_iterator(path))
+      out.insert(e.path().filename().string());
+    return out;
+  }
+};
+
+// The whole content of a file ("" when it cannot be read).
+inline std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 }  // namespace nabla::test

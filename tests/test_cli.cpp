@@ -22,6 +22,8 @@
 #include <nabla/io/safetensors.h>
 #include <nabla/nabla.h>
 
+#include "gradcheck.h"
+
 namespace {
 
 struct Run {
@@ -179,10 +181,7 @@ TEST_CASE("classify train on a subset, then eval of its checkpoint: the printed 
 
 namespace {
 
-std::string read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
+using nabla::test::read_file;
 
 // The checkpointed position of the run in dir: its "nabla_run" metadata, or null while there is
 // no checkpoint yet. The run state is replaced by a rename, so a read sees a whole file.

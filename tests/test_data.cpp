@@ -31,32 +31,10 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() {
-    static std::atomic<int> counter{0};
-    path = fs::temp_directory_path() /
-           ("nabla_test_data_" + std::to_string(getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path / name).string(); }
-};
-
 void write_raw(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), std::streamsize(bytes.size()));
   REQUIRE(f.good());
-}
-
-std::string read_raw(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
 void write_gz(const std::string& path, const std::string& bytes) {
@@ -147,7 +125,7 @@ TEST_CASE("idx: plain and gzipped round trips keep dims and bytes") {
   // The suffix decides the encoding: gzip magic 1f 8b, or the bare IDX header.
   write_idx(tmp / "b.gz", counting({2, 3}));
   write_idx(tmp / "b", counting({2, 3}));
-  const std::string gz = read_raw(tmp / "b.gz"), plain = read_raw(tmp / "b");
+  const std::string gz = read_file(tmp / "b.gz"), plain = read_file(tmp / "b");
   CHECK(uint8_t(gz[0]) == 0x1f);
   CHECK(uint8_t(gz[1]) == 0x8b);
   CHECK(plain.substr(0, 12) == idx_header(0x08, {2, 3}));
@@ -198,7 +176,7 @@ TEST_CASE("idx: every malformed file names the path and the problem") {
   std::string noise;
   for (uint32_t i = 0, x = 1; i < 4096; ++i) noise += char((x = x * 1664525u + 1013904223u) >> 24);
   write_gz(tmp / "whole.gz", idx_header(0x08, {4096}) + noise);
-  const std::string whole = read_raw(tmp / "whole.gz");
+  const std::string whole = read_file(tmp / "whole.gz");
   write_raw(tmp / "cut.gz", whole.substr(0, whole.size() / 2));
   check_error([&] { read_idx(tmp / "cut.gz"); },
               {tmp / "cut.gz", "truncated data", "need 4096 bytes", "gzip stream ends early"});
@@ -561,7 +539,7 @@ TEST_CASE("load_png: errors") {
   write_raw(tmp / "text.png", "this is not a png");
   check_error([&] { load_png(tmp / "text.png", 1); }, {tmp / "text.png", "not a PNG image"});
   // A valid header over a cut-off body fails at decoding, still naming the file.
-  const std::string whole = read_raw(tmp / "ok.png");
+  const std::string whole = read_file(tmp / "ok.png");
   write_raw(tmp / "cut.png", whole.substr(0, 40));
   check_error([&] { load_png(tmp / "cut.png", 1); }, {tmp / "cut.png", "load_png"});
 }

@@ -30,33 +30,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it at scope exit.
-struct TempDir {
-  fs::path dir;
-  TempDir() {
-    static int counter = 0;
-    dir = fs::temp_directory_path() /
-          ("nabla_test_io_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::remove_all(dir);
-    fs::create_directories(dir);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(dir, ec);
-  }
-  std::string operator/(const std::string& name) const { return (dir / name).string(); }
-  std::set<std::string> names() const {
-    std::set<std::string> out;
-    for (const auto& e : fs::directory_iterator(dir)) out.insert(e.path().filename().string());
-    return out;
-  }
-};
-
-std::string read_bytes(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(f), {});
-}
-
 void write_bytes(const std::string& path, const std::string& bytes) {
   std::ofstream f(path, std::ios::binary);
   f.write(bytes.data(), std::streamsize(bytes.size()));
@@ -129,7 +102,7 @@ TEST_CASE("safetensors: our file's length field, JSON and data bytes are exactly
   const std::string path = tmp / "a.safetensors";
   save_safetensors(path, {{"b", from_vector<int64_t>({7}, {1})}, {"a", tensor({1, 2}, {2})}},
                    {{"k", "v"}});
-  const std::string bytes = read_bytes(path);
+  const std::string bytes = read_file(path);
   REQUIRE(bytes.size() >= 8);
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | static_cast<unsigned char>(bytes[size_t(i)]);
@@ -190,7 +163,7 @@ TEST_CASE("safetensors: every malformed file gives an error naming the path and 
                 {"no such file", tmp / "nope.safetensors"});
   }
   SUBCASE("a directory") {
-    check_error([&] { load_safetensors(tmp.dir.string()); }, {"not a regular file"});
+    check_error([&] { load_safetensors(tmp.path.string()); }, {"not a regular file"});
   }
   SUBCASE("shorter than the length field") {
     expect("abcde", {"5 bytes", "too short"});
@@ -269,18 +242,18 @@ TEST_CASE("safetensors: a failed save leaves the existing file untouched and no 
   TempDir tmp;
   const std::string path = tmp / "model.safetensors";
   save_safetensors(path, {{"w", tensor({1, 2, 3}, {3})}});
-  const std::string before = read_bytes(path);
+  const std::string before = read_file(path);
   const std::set<std::string> only{"model.safetensors"};
 
   check_error([&] { save_safetensors(path, {{"w", Tensor()}}); }, {path, "'w'", "undefined"});
-  CHECK(read_bytes(path) == before);
+  CHECK(read_file(path) == before);
   CHECK(tmp.names() == only);
 
   check_error([&] { save_safetensors(path, {{"__metadata__", ones({1})}}); }, {"reserved"});
   CHECK(tmp.names() == only);
 
   check_error([&] { save_safetensors(path, {{"bad\xff", ones({1})}}); }, {"encode the header"});
-  CHECK(read_bytes(path) == before);
+  CHECK(read_file(path) == before);
 
   // The writer fails after the temp file exists: the temp file must go, the target must stay.
   check_error(
@@ -291,7 +264,7 @@ TEST_CASE("safetensors: a failed save leaves the existing file untouched and no 
         });
       },
       {"test", path, "disk on fire"});
-  CHECK(read_bytes(path) == before);
+  CHECK(read_file(path) == before);
   CHECK(tmp.names() == only);
 
   const std::string missing_dir = tmp / "no/such/dir/m.safetensors";
@@ -303,7 +276,7 @@ TEST_CASE("safetensors: a failed save leaves the existing file untouched and no 
   CHECK(tmp.names() == only);
 
   // Renaming over a non-empty directory fails after the data is written.
-  fs::create_directories(tmp.dir / "occupied" / "x");
+  fs::create_directories(tmp.path / "occupied" / "x");
   check_error(
       [&] {
         save_safetensors(tmp / "occupied", {{"w", ones({1})}});
@@ -412,12 +385,12 @@ TEST_CASE("save_png: written atomically and read back with stb_image") {
     REQUIRE(stbi_info(path.c_str(), &w, &h, &c));
     CHECK(w == 4 * (56 + 2) + 2);
     CHECK(h == 3 * (56 + 2) + 2);
-    const std::string before = read_bytes(path);
+    const std::string before = read_file(path);
     check_error([&] { save_png(path, ones({2, 4, 4})); }, {"save_png", path, "[2, 4, 4]"});
     check_error([&] { save_png(path, ones({4, 4}, DType::Int64)); }, {"float", "int64"});
     const std::string nodir = tmp / "missing/x.png";
     check_error([&] { save_png(nodir, ones({4, 4})); }, {"save_png", nodir});
-    CHECK(read_bytes(path) == before);
+    CHECK(read_file(path) == before);
     CHECK(tmp.names() == std::set<std::string>{"grid.png"});
   }
 }
@@ -622,11 +595,11 @@ TEST_CASE("CsvWriter: header, flushed rows, number format, errors") {
   const std::string path = tmp / "metrics.csv";
   {
     CsvWriter w(path, {"epoch", "loss", "a,b"});
-    CHECK(read_bytes(path) == "epoch,loss,\"a,b\"\n");
+    CHECK(read_file(path) == "epoch,loss,\"a,b\"\n");
     w.row({1, 0.123456789, NAN});
     w.row({2, 1e-7, -INFINITY});
     // Each row is on disk before the writer goes away: a crash keeps it.
-    CHECK(read_bytes(path) == "epoch,loss,\"a,b\"\n1,0.12345679,nan\n2,1e-07,-inf\n");
+    CHECK(read_file(path) == "epoch,loss,\"a,b\"\n1,0.12345679,nan\n2,1e-07,-inf\n");
     check_error([&] { w.row({1, 2}); }, {path, "expected 3 values", "got 2"});
   }
   check_error([&] { CsvWriter(tmp / "no/dir.csv", {"a"}); }, {"cannot create", tmp / "no/dir.csv"});
