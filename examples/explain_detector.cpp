@@ -599,8 +599,7 @@ void register_explain_detector(CLI::App& explain) {
       "writes DIR/detector{,_image_only,_saliency_only}.safetensors, DIR/report.json and\n"
       "DIR/examples.png (clean, FGSM and PGD images with their saliency maps).");
   d->add_option("--checkpoint", o->checkpoint,
-                "classifier weights (.safetensors), the attacked model")
-      ->required()
+                "classifier weights (.safetensors), the attacked model (required unless --resume)")
       ->check(CLI::ExistingFile);
   d->add_option("--eps", o->eps, "L-inf budget of both attacks, in pixel units ([0, 1] images)")
       ->capture_default_str()
@@ -635,6 +634,8 @@ void register_explain_detector(CLI::App& explain) {
         "print one JSON object on stdout (classifier and detector accuracies, k, timings, paths), "
         "no progress bars"}});
   d->callback([o, d] {
+    NABLA_CHECK(!o->checkpoint.empty() || !o->c.resume.empty(),
+                "explain detector: --checkpoint is required (see --help)");
     DetectorOptions run = *o;
     from_json(resume_options(*d, o->c, to_json(*o)), run);
     apply_threads(run.c);

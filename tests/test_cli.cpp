@@ -196,6 +196,37 @@ nlohmann::json checkpointed_position(const std::string& dir) {
   }
 }
 
+// Starts `cmd` (a program and its arguments, run by the shell) and kills it with SIGKILL as soon as
+// the run folder `dir` holds a checkpoint at step >= min_step. Returns that checkpoint's position;
+// fails the test when the command ended first.
+nlohmann::json run_and_kill(const std::string& cmd, const std::string& dir, int64_t min_step) {
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    const std::string line = "exec " + cmd + " >/dev/null 2>&1";  // exec: the kill hits nabla
+    execl("/bin/sh", "sh", "-c", line.c_str(), (char*)nullptr);
+    _exit(127);
+  }
+  bool killed = false;
+  nlohmann::json at;
+  for (int i = 0; i < 30000 && !killed; ++i) {  // 10 minutes at most
+    at = checkpointed_position(dir);
+    if (!at.is_null() && at["step"].get<int64_t>() >= min_step) {
+      kill(pid, SIGKILL);
+      killed = true;
+    } else {
+      int status = 0;
+      if (waitpid(pid, &status, WNOHANG) == pid) break;  // ended before we could kill it
+      usleep(20000);
+    }
+  }
+  int status = 0;
+  if (killed) waitpid(pid, &status, 0);
+  REQUIRE_MESSAGE(killed, cmd << ": ended before a checkpoint at step >= " << min_step);
+  CHECK(WIFSIGNALED(status));
+  return at;
+}
+
 // metrics.csv without its timing columns (the last two), which a resumed run cannot reproduce.
 std::string metrics_without_timings(const std::string& path) {
   std::ifstream f(path);
@@ -221,32 +252,9 @@ TEST_CASE("classify train killed with SIGKILL mid-epoch, then --resume: the same
   REQUIRE_MESSAGE(whole.status == 0, whole.out);
 
   // The same run in the background, killed as soon as a mid-epoch checkpoint of epoch 1 exists.
-  const pid_t pid = fork();
-  REQUIRE(pid >= 0);
-  if (pid == 0) {
-    const std::string cmd = "exec " + kBin + "/nabla classify train" + args + b + " >/dev/null";
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), (char*)nullptr);
-    _exit(127);
-  }
-  bool killed = false;
-  nlohmann::json at;
-  for (int i = 0; i < 30000 && !killed; ++i) {  // 10 minutes at most
-    at = checkpointed_position(b);
-    if (!at.is_null() && at["step"].get<int64_t>() >= 14) {
-      kill(pid, SIGKILL);
-      killed = true;
-    } else {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) break;  // ended before we could kill it
-      usleep(20000);
-    }
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  REQUIRE_MESSAGE(killed, "the run ended before a checkpoint at step >= 14 was seen");
-  CHECK(WIFSIGNALED(status));
+  const nlohmann::json at = run_and_kill(kBin + "/nabla classify train" + args + b, b, 14);
   CHECK(at["epoch"].get<int64_t>() == 1);  // 47 steps per epoch: killed mid-epoch
-  // The killed run stopped at or after that checkpoint; its metrics.csv has no epoch row yet.
+  // The killed run stopped at or after that checkpoint.
   const nlohmann::json last = checkpointed_position(b);
   CHECK(last["step"].get<int64_t>() >= at["step"].get<int64_t>());
 
@@ -488,4 +496,44 @@ TEST_CASE("nabla explain detector: tells FGSM and PGD images from clean ones") {
   for (const char* f : {"/det/detector.safetensors", "/det/detector_image_only.safetensors",
                         "/det/report.json", "/det/examples.png"})
     CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
+}
+
+TEST_CASE("explain detector and squares: a run extended with --resume equals a longer run") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("resume_small");
+  std::filesystem::remove_all(dir);
+  Run t = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 1000 --test-limit " +
+              "100 --seed 6 --quiet --out " + dir);
+  REQUIRE_MESSAGE(t.status == 0, t.out);
+  // The detectors: 1 epoch, resumed to 2, against 2 epochs at once. The attacks and saliency
+  // maps are recomputed on resume; the detectors' training continues from the checkpoint.
+  const std::string det = kBin + "/nabla explain detector --json --train-limit 200 --test-limit " +
+                          "50 --show 0 --device cpu --threads 2 --checkpoint " + dir +
+                          "/model.safetensors";
+  Run once = run(det + " --epochs 2 --out " + dir + "/once");
+  REQUIRE_MESSAGE(once.status == 0, once.out);
+  Run first = run(det + " --epochs 1 --out " + dir + "/twice");
+  REQUIRE_MESSAGE(first.status == 0, first.out);
+  Run second = run(kBin + "/nabla explain detector --json --resume " + dir + "/twice --epochs 2");
+  REQUIRE_MESSAGE(second.status == 0, second.out);
+  for (const char* f : {"/detector.safetensors", "/detector_image_only.safetensors",
+                        "/detector_saliency_only.safetensors"})
+    CHECK_MESSAGE(read_file(dir + "/once" + f) == read_file(dir + "/twice" + f), f);
+  const nlohmann::json a = nlohmann::json::parse(once.out), b = nlohmann::json::parse(second.out);
+  CHECK(a["detector"]["fgsm_accuracy"] == b["detector"]["fgsm_accuracy"]);
+  CHECK(b["epochs"] == 2);
+
+  // squares draws every batch from its generator: resumed mid-run, the draws continue where the
+  // checkpoint left them.
+  const std::string sq = kBin + "/nabla squares --steps 400 --checkpoint-every 10 --threads 2 " +
+                         "--quiet --out " + dir;
+  Run whole = run(sq + "/sq_whole >/dev/null");
+  REQUIRE(whole.status == 0);
+  const nlohmann::json at = run_and_kill(sq + "/sq_killed", dir + "/sq_killed", 20);
+  CHECK(at["epoch"].get<int64_t>() == 1);
+  Run resumed = run(kBin + "/nabla squares --quiet --resume " + dir + "/sq_killed >/dev/null");
+  REQUIRE(resumed.status == 0);
+  CHECK(read_file(dir + "/sq_killed/model.safetensors") ==
+        read_file(dir + "/sq_whole/model.safetensors"));
+  CHECK(read_file(dir + "/sq_killed/saliency.npy") == read_file(dir + "/sq_whole/saliency.npy"));
 }
