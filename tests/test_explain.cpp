@@ -1035,7 +1035,7 @@ TEST_CASE("model: nn::Model from a Module, from a lambda, and from a lambda with
   check_error([&] { nn::Model(nn::Model::Function(), nullptr)(x); }, {"empty model"});
 }
 
-TEST_CASE("explain: plain callables work where no layer is needed; layer methods need a module") {
+TEST_CASE("explain: plain callables work where no layer is needed, layer methods need a module") {
   Generator gen(92);
   nets::FashionCNN cnn(&gen);
   cnn.eval();
