@@ -180,17 +180,18 @@ Tensor detector_input(const Tensor& images, const Tensor& sal, double k, Input i
   return concat({images, s}, 1);
 }
 
-// The three detectors: JSON key, table row, checkpoint file, input.
+// The three detectors: JSON key, table row, module name (its weights: DIR/<module>.safetensors),
+// input.
 struct Variant {
   const char* key;
   const char* title;
-  const char* file;
+  const char* module;
   Input input;
 };
 constexpr Variant kVariants[] = {
-    {"detector", "image + saliency", "detector.safetensors", Input::ImageAndSaliency},
-    {"image_only", "image only", "detector_image_only.safetensors", Input::ImageOnly},
-    {"saliency_only", "saliency only", "detector_saliency_only.safetensors", Input::SaliencyOnly}};
+    {"detector", "image + saliency", "detector", Input::ImageAndSaliency},
+    {"image_only", "image only", "detector_image_only", Input::ImageOnly},
+    {"saliency_only", "saliency only", "detector_saliency_only", Input::SaliencyOnly}};
 
 // What training left of one detector: the last epoch's mean loss and accuracy, and the time
 // spent in its steps.
@@ -397,23 +398,20 @@ nlohmann::json run_detector(const DetectorOptions& o, bool resume, bool show) {
                           .show = show},
                          columns, panels);
   for (size_t i = 0; i < dets.size(); ++i) {
-    const std::string file = kVariants[i].file;
-    trainer.add_module(file.substr(0, file.size() - std::string(".safetensors").size()), *dets[i]);
+    trainer.add_module(kVariants[i].module, *dets[i]);
     trainer.add_optimizer(std::string("adam_") + kVariants[i].key, *opts[i]);
   }
   trainer.set_options(to_json(o));
   trainer.set_metadata([&] {
     std::map<std::string, std::map<std::string, std::string>> meta;
     for (size_t i = 0; i < dets.size(); ++i) {
-      const std::string file = kVariants[i].file;
-      meta[file.substr(0, file.size() - std::string(".safetensors").size())] = {
-          {"classifier", o.checkpoint},
-          {"eps", std::to_string(o.eps)},
-          {"pgd_steps", std::to_string(o.pgd_steps)},
-          {"seed", std::to_string(o.c.seed)},
-          {"saliency_scale", std::to_string(k)},
-          {"input", kVariants[i].title},
-          {"in_channels", std::to_string(dets[i]->in_channels())}};
+      meta[kVariants[i].module] = {{"classifier", o.checkpoint},
+                                   {"eps", std::to_string(o.eps)},
+                                   {"pgd_steps", std::to_string(o.pgd_steps)},
+                                   {"seed", std::to_string(o.c.seed)},
+                                   {"saliency_scale", std::to_string(k)},
+                                   {"input", kVariants[i].title},
+                                   {"in_channels", std::to_string(dets[i]->in_channels())}};
     }
     return meta;
   });
@@ -484,7 +482,7 @@ nlohmann::json run_detector(const DetectorOptions& o, bool resume, bool show) {
   nlohmann::json detectors_json;
   for (size_t i = 0; i < dets.size(); ++i) {
     const Variant& v = kVariants[i];
-    const std::string path = o.c.out + "/" + v.file;
+    const std::string path = trainer.checkpoint().module_path(v.module);
     detectors_json[v.key] = detection_json(detections[i], stats[i], dets[i]->in_channels(), path);
     detectors_json[v.key]["input"] = v.title;
   }
