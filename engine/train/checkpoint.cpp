@@ -20,6 +20,9 @@ constexpr const char* kStateFile = "run_state.safetensors";
 constexpr const char* kRunKey = "nabla_run";
 constexpr const char* kStepKey = "nabla_run_step";
 constexpr int kFormatVersion = 1;
+constexpr const char* kNoStateHint =
+    ": the run stopped before its first checkpoint, or this is not a run folder; start the run "
+    "again";
 
 void check_name(const char* kind, const std::string& name, const std::vector<std::string>& taken) {
   NABLA_CHECK(!name.empty() && name.find_first_not_of("abcdefghijklmnopqrstuvwxyz"
@@ -141,13 +144,13 @@ bool Checkpoint::exists(const std::string& dir) {
 
 json Checkpoint::read_state(const std::string& dir) {
   const std::string path = state_path(dir);
-  NABLA_CHECK(exists(dir), dir, " holds no run to resume (no ", kStateFile, ")");
+  NABLA_CHECK(exists(dir), dir, " holds no run to resume (no ", kStateFile, kNoStateHint, ")");
   return parse_run(io::load_safetensors(path), path)["state"];
 }
 
 std::pair<Position, json> Checkpoint::load() {
   const std::string path = state_path(dir_);
-  NABLA_CHECK(exists(dir_), dir_, " holds no run to resume (no ", kStateFile, ")");
+  NABLA_CHECK(exists(dir_), dir_, " holds no run to resume (no ", kStateFile, kNoStateHint, ")");
   io::SafetensorsFile file = io::load_safetensors(path);
   const json run = parse_run(file, path);
   Position pos;
