@@ -157,8 +157,11 @@ int64_t compare_c(const std::string& what, const GemmCase& c, const Problem<T>& 
   std::ostringstream os;
   for (size_t i = 0; i < got.size(); ++i) {
     const int64_t rel = int64_t(i) - c.offset;
-    const int64_t m = rel >= 0 ? rel / p.ldc : -1, n = rel >= 0 ? rel % p.ldc : -1;
-    const bool inside = rel >= 0 && m < c.M && n < c.N;
+    // With N = 0 the leading dimension may be 0 (the pad-0 and rounded variants): C then has
+    // no element, and the whole buffer must come back unchanged.
+    const bool in_c = rel >= 0 && p.ldc > 0;
+    const int64_t m = in_c ? rel / p.ldc : -1, n = in_c ? rel % p.ldc : -1;
+    const bool inside = in_c && m < c.M && n < c.N;
     const double g = double(got[i]), w = double(want[i]);
     bool ok;
     if (inside) {
