@@ -31,6 +31,24 @@ TEST_CASE("deterministic mode and debug fill are process-wide switches") {
   set_debug_fill(false);
 }
 
+TEST_CASE("check_parity restores debug fill when the function or a check in it throws") {
+  if (!gpu_or_skip()) return;
+  set_debug_fill(false);
+  auto throws_on_gpu = [](const std::vector<Tensor>& v) -> std::vector<Tensor> {
+    if (v[0].device().is_cuda()) throw Error("thrown on the GPU side");
+    return {v[0]};
+  };
+  CHECK_THROWS_WITH_AS(check_parity("throws", throws_on_gpu, {ones({3})}), "thrown on the GPU side",
+                       Error);
+  CHECK_FALSE(debug_fill());
+  // A setting made before is kept, not switched off.
+  set_debug_fill(true);
+  check_parity("identity", [](const std::vector<Tensor>& v) { return std::vector<Tensor>{v[0]}; },
+               {ones({3})});
+  CHECK(debug_fill());
+  set_debug_fill(false);
+}
+
 TEST_CASE("host <-> device round trips keep every value and dtype") {
   if (!gpu_or_skip()) return;
   const Device g = Device::cuda(0);
@@ -126,7 +144,7 @@ TEST_CASE("pinned host memory: copies both ways, errors without a GPU") {
 
 TEST_CASE("FashionCNN: a training step on the GPU matches the CPU (loss, gradients, SGD step)") {
   if (!gpu_or_skip()) return;
-  set_debug_fill(true);
+  DebugFillGuard fill;
   Generator g(0);
   nets::FashionCNN on_cpu(&g), on_gpu;
   on_gpu.load_state_dict(on_cpu.state_dict());
@@ -152,5 +170,4 @@ TEST_CASE("FashionCNN: a training step on the GPU matches the CPU (loss, gradien
   auto pc = on_cpu.named_parameters(), pg = on_gpu.named_parameters();
   for (size_t i = 0; i < pc.size(); ++i)
     count_mismatches(pc[i].first, pc[i].second, pg[i].second, 1e-5, 1e-3);
-  set_debug_fill(false);
 }
