@@ -72,8 +72,16 @@ TEST_CASE("fill, full, zeros and dtype conversion run on the device") {
   Tensor x = tensor({-1.75, 0.5, 3.25}, {3}).to(g);
   check_close(x.to(DType::Float64).to(Device::cpu()), {-1.75, 0.5, 3.25}, 0, 0);
   check_close(x.to(DType::Int64).to(Device::cpu()), {-1, 0, 3}, 0, 0);  // truncation, as C++
-  Tensor s = ones({4, 4}).to(g).transpose(0, 1).narrow(0, 1, 2);
-  fill_(s, 7);  // strided destination
+  // A strided destination: rows 1 and 2 of the transpose are columns 1 and 2 of the base.
+  Tensor base = ones({4, 4}).to(g);
+  Tensor s = base.transpose(0, 1).narrow(0, 1, 2);
+  fill_(s, 7);
+  check_close(s.to(Device::cpu()), full({2, 4}, 7), 0, 0);
+  const std::vector<float> v = base.to(Device::cpu()).to_vector<float>();
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 4; ++c)
+      CHECK_MESSAGE(v[size_t(r * 4 + c)] == (c == 1 || c == 2 ? 7.f : 1.f),
+                    "base[" << r << ", " << c << "]");
 }
 
 TEST_CASE("strided views: contiguous() and copy_ into a strided destination on the device") {
