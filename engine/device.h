@@ -36,12 +36,15 @@ class DeviceBackend {
   virtual void* allocate(size_t nbytes, int index) = 0;
   virtual void deallocate(void* p, size_t nbytes, int index) = 0;
   // Copies between host and device or device and device; dst/src devices given. Returns when
-  // the data is at dst (host destinations) or ordered on the device's current stream.
+  // the data is at dst (host destinations) or ordered on the device's current stream. A
+  // page-locked (pinned) source is read when the copy runs: it must not be written before the
+  // stream gets there, but it may be freed (the pinned cache reuses it only after that).
   virtual void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = 0;
   virtual void synchronize(int index) = 0;
   // Makes `index` the device that kernels launched by this thread run on (cudaSetDevice).
   virtual void set_device(int index) = 0;
-  // Page-locked host memory (faster, asynchronous host<->device copies), cached like the rest.
+  // Page-locked host memory (faster, asynchronous host<->device copies), cached like the rest;
+  // a freed block is handed out again only after the work queued before its free has run.
   virtual void* allocate_pinned(size_t nbytes) = 0;
   virtual void deallocate_pinned(void* p) = 0;
   // Caching-allocator statistics and cache release of device `index`.

@@ -47,6 +47,7 @@ CachingAllocator::CachingAllocator(std::string what, std::function<void*(size_t)
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
   release_cached_locked();
   for (auto& [p, _] : live_) raw_free_(p);
 }
@@ -56,12 +57,23 @@ void* CachingAllocator::allocate(size_t nbytes) {
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.allocations;
   void* p = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
+  auto take_free = [&] {
+    auto it = free_.find(size);
+    if (it == free_.end() || it->second.empty()) return false;
     p = it->second.back();
     it->second.pop_back();
-  } else {
+    return true;
+  };
+  collect_pending_locked(false);
+  bool reused = take_free();
+  if (!reused) {
     p = raw_alloc_(size);
+    if (!p && !pending_.empty()) {
+      // Blocks the device may still read: wait for their fences rather than fail.
+      collect_pending_locked(true);
+      reused = take_free();
+      if (!reused) p = raw_alloc_(size);
+    }
     if (!p) {
       // Cached blocks of other classes may be what the system lacks: give them back, retry.
       release_cached_locked();
@@ -73,8 +85,10 @@ void* CachingAllocator::allocate(size_t nbytes) {
                   ", peak " + format_bytes(stats_.peak_in_use) +
                   " (cached blocks were released before this error)");
     }
-    ++stats_.system_allocs;
-    stats_.reserved += size;
+    if (!reused) {
+      ++stats_.system_allocs;
+      stats_.reserved += size;
+    }
   }
   live_.emplace(p, size);
   stats_.in_use += size;
@@ -91,6 +105,12 @@ void CachingAllocator::deallocate(void* p) {
   const size_t size = it->second;
   live_.erase(it);
   stats_.in_use -= size;
+  void* fence = fences_.record ? fences_.record() : nullptr;
+  if (fence) {
+    // Not reusable (nor returnable to the system) before the device is done with it.
+    pending_.push_back({p, size, fence});
+    return;
+  }
   if (stats_.reserved - stats_.in_use > max_cached_) {
     raw_free_(p);
     stats_.reserved -= size;
@@ -98,6 +118,32 @@ void CachingAllocator::deallocate(void* p) {
     return;
   }
   free_[size].push_back(p);
+}
+
+void CachingAllocator::collect_pending_locked(bool wait) {
+  size_t kept = 0;
+  for (Pending& b : pending_) {
+    if (wait)
+      fences_.wait(b.fence);
+    else if (!fences_.passed(b.fence)) {
+      pending_[kept++] = b;
+      continue;
+    }
+    fences_.release(b.fence);
+    free_[b.size].push_back(b.block);
+  }
+  pending_.resize(kept);
+}
+
+void CachingAllocator::set_fences(Fences f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
+  fences_ = std::move(f);
+}
+
+size_t CachingAllocator::pending_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
 }
 
 void CachingAllocator::release_cached_locked() {
@@ -113,6 +159,7 @@ void CachingAllocator::release_cached_locked() {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
   release_cached_locked();
 }
 

@@ -150,6 +150,28 @@ TEST_CASE("pinned host memory: copies both ways, errors without a GPU") {
   check_close(back, arange(0, 100), 0, 0);
 }
 
+TEST_CASE("pinned blocks are not reused while a queued copy may still read them") {
+  if (!gpu_or_skip()) return;
+  // A data loader's pattern: every step gathers a batch into a fresh pinned tensor, copies it
+  // to the device and drops it at once, while that copy may still be queued. Were the freed
+  // block handed to the next batch, the queued copy would read the next batch's values (the
+  // emulator runs queued copies only when the host waits, so it would every time).
+  const Device g = Device::cuda(0);
+  std::vector<Tensor> on_device;
+  for (int step = 0; step < 4; ++step) {
+    Tensor batch = empty_pinned({1000});
+    float* p = batch.data<float>();
+    for (int i = 0; i < 1000; ++i) p[i] = float(step * 1000 + i);
+    on_device.push_back(batch.to(g));
+  }
+  // A loss without a host read in between (MSE, unlike cross-entropy's checks).
+  Tensor total = mse_loss(on_device[0], on_device[1], Reduction::Sum);
+  for (int step = 0; step < 4; ++step)
+    check_close(on_device[size_t(step)].to(Device::cpu()), arange(step * 1000, step * 1000 + 1000),
+                0, 0);
+  CHECK(total.item<double>() == doctest::Approx(1000.0 * 1000 * 1000));
+}
+
 TEST_CASE("FashionCNN: a training step on the GPU matches the CPU (loss, gradients, SGD step)") {
   if (!gpu_or_skip()) return;
   DebugFillGuard fill;

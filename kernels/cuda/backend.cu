@@ -91,6 +91,18 @@ class CudaBackend final : public DeviceBackend {
           return p;
         },
         [](void* p) { cudaFreeHost(p); });
+    // A pinned block may be the source of a host-to-device copy that is still queued (copy()
+    // returns before such a copy runs): it is reused only after an event recorded when it was
+    // freed, on the freeing thread's current stream, has completed.
+    if (count_ > 0)
+      pinned_->set_fences(
+          {[this] { return record_fence(); },
+           [](void* e) { return cudaEventQuery(static_cast<cudaEvent_t>(e)) != cudaErrorNotReady; },
+           [](void* e) { (void)cudaEventSynchronize(static_cast<cudaEvent_t>(e)); },
+           [this](void* e) {
+             std::lock_guard<std::mutex> lock(events_mu_);
+             free_events_.push_back(static_cast<cudaEvent_t>(e));
+           }});
   }
 
   int device_count() override { return count_; }
@@ -155,8 +167,33 @@ class CudaBackend final : public DeviceBackend {
                 count_, " CUDA devices)");
   }
 
+  // An event after everything queued so far on this thread's current stream, or nullptr after
+  // waiting for the device when no event can be recorded (never throws: called from
+  // destructors).
+  void* record_fence() {
+    cudaEvent_t e = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      if (!free_events_.empty()) {
+        e = free_events_.back();
+        free_events_.pop_back();
+      }
+    }
+    if (!e && cudaEventCreateWithFlags(&e, cudaEventDisableTiming) != cudaSuccess) e = nullptr;
+    if (e && cudaEventRecord(e, t_stream) == cudaSuccess) return e;
+    (void)cudaGetLastError();
+    (void)cudaDeviceSynchronize();
+    if (e) {
+      std::lock_guard<std::mutex> lock(events_mu_);
+      free_events_.push_back(e);
+    }
+    return nullptr;
+  }
+
   int count_ = 0;
   std::string why_;
+  std::mutex events_mu_;
+  std::vector<cudaEvent_t> free_events_;
   std::vector<std::unique_ptr<CachingAllocator>> allocators_;
   std::unique_ptr<CachingAllocator> pinned_;
 };
