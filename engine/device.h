@@ -68,6 +68,13 @@ void synchronize(Device d);
 void set_debug_fill(bool on);
 bool debug_fill();
 
+// Synchronous device checks: CUDA kernels that validate their input on the device (the
+// class-index losses' targets) report a bad value at the next synchronization, naming the op;
+// with this on (or NABLA_SYNC_CHECKS=1 in the environment) they wait for the device and report
+// it from the call itself. Off by default: a check then costs no host wait.
+void set_sync_checks(bool on);
+bool sync_checks();
+
 // Deterministic mode: kernels that would reduce with atomics (weight gradients on the GPU)
 // use a fixed-order reduction instead, so that two runs give the same bits. Off by default.
 void set_deterministic(bool on);

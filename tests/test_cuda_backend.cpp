@@ -9,6 +9,10 @@
 #include "cuda_parity.h"
 #include "gradcheck.h"
 
+#ifdef NABLA_CUDA_EMU
+#include <cuda_emu.h>
+#endif
+
 using namespace nabla;
 using namespace nabla::test;
 
@@ -148,6 +152,33 @@ TEST_CASE("pinned host memory: copies both ways, errors without a GPU") {
   Tensor back = zeros({100}).pin_memory();
   copy_(back, g);
   check_close(back, arange(0, 100), 0, 0);
+}
+
+TEST_CASE("kernel calls ask the runtime for the device and its SM count once, not per call") {
+  if (!gpu_or_skip()) return;
+#ifdef NABLA_CUDA_EMU
+  // GEMM (split-K sizing), conv2d (reduction splits) and batch norm (slices) read sm_count().
+  const Device g = Device::cuda(0);
+  Tensor a = uniform({64, 3136}, -1, 1, 1).to(DType::Float32).to(g);
+  Tensor b = uniform({3136, 128}, -1, 1, 2).to(DType::Float32).to(g);
+  Tensor x = uniform({2, 3, 8, 8}, -1, 1, 3).to(DType::Float32).to(g);
+  Tensor w = uniform({4, 3, 3, 3}, -1, 1, 4).to(DType::Float32).to(g);
+  nn::BatchNorm2d bn(4);
+  bn.to(g);
+  auto work = [&] {
+    Tensor y = bn(conv2d(x, w, Tensor(), Conv2dArgs{}));
+    return add(sum(matmul(a, b)), sum(y));
+  };
+  (void)work().item<float>();  // the first calls may ask
+  const int64_t attrs = cuda_emu::api_calls("cudaDeviceGetAttribute");
+  const int64_t devices = cuda_emu::api_calls("cudaGetDevice");
+  for (int i = 0; i < 5; ++i) (void)work();
+  (void)work().item<float>();
+  CHECK(cuda_emu::api_calls("cudaDeviceGetAttribute") == attrs);
+  CHECK(cuda_emu::api_calls("cudaGetDevice") == devices);
+#else
+  MESSAGE("skipped: counting runtime calls needs the CUDA emulator's runtime");
+#endif
 }
 
 TEST_CASE("pinned blocks are not reused while a queued copy may still read them") {
