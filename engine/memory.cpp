@@ -9,9 +9,22 @@
 
 namespace nabla {
 
+// AddressSanitizer's manual poisoning: defined when the program is linked with ASan (the
+// emulated CUDA build with NABLA_CUDA_EMU_SANITIZE), null otherwise.
+extern "C" void __asan_poison_memory_region(void const volatile* p, size_t n) __attribute__((weak));
+extern "C" void __asan_unpoison_memory_region(void const volatile* p, size_t n)
+    __attribute__((weak));
+
 namespace {
 constexpr size_t kSmallStep = 512;          // granularity below kLarge
 constexpr size_t kLarge = size_t(1) << 20;  // 1 MiB
+
+void poison(void* p, size_t n) {
+  if (__asan_poison_memory_region && n) __asan_poison_memory_region(p, n);
+}
+void unpoison(void* p, size_t n) {
+  if (__asan_unpoison_memory_region && n) __asan_unpoison_memory_region(p, n);
+}
 }  // namespace
 
 std::string format_bytes(size_t n) {
@@ -39,17 +52,22 @@ size_t CachingAllocator::round_size(size_t n) {
 }
 
 CachingAllocator::CachingAllocator(std::string what, std::function<void*(size_t)> raw_alloc,
-                                   std::function<void(void*)> raw_free, size_t max_cached)
+                                   std::function<void(void*)> raw_free, size_t max_cached,
+                                   bool host_memory)
     : what_(std::move(what)),
       raw_alloc_(std::move(raw_alloc)),
       raw_free_(std::move(raw_free)),
-      max_cached_(max_cached) {}
+      max_cached_(max_cached),
+      host_memory_(host_memory) {}
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
   collect_pending_locked(true);
   release_cached_locked();
-  for (auto& [p, _] : live_) raw_free_(p);
+  for (auto& [p, size] : live_) {
+    if (host_memory_) unpoison(p, size);
+    raw_free_(p);
+  }
 }
 
 void* CachingAllocator::allocate(size_t nbytes) {
@@ -90,6 +108,10 @@ void* CachingAllocator::allocate(size_t nbytes) {
       stats_.reserved += size;
     }
   }
+  if (host_memory_) {
+    unpoison(p, nbytes);
+    poison(static_cast<char*>(p) + nbytes, size - nbytes);
+  }
   live_.emplace(p, size);
   stats_.in_use += size;
   if (stats_.in_use > stats_.peak_in_use) stats_.peak_in_use = stats_.in_use;
@@ -107,11 +129,14 @@ void CachingAllocator::deallocate(void* p) {
   stats_.in_use -= size;
   void* fence = fences_.record ? fences_.record() : nullptr;
   if (fence) {
-    // Not reusable (nor returnable to the system) before the device is done with it.
+    // Not reusable (nor returnable to the system) before the device is done with it; poisoned
+    // only then, as the device may still read it.
     pending_.push_back({p, size, fence});
     return;
   }
+  if (host_memory_) poison(p, size);
   if (stats_.reserved - stats_.in_use > max_cached_) {
+    if (host_memory_) unpoison(p, size);
     raw_free_(p);
     stats_.reserved -= size;
     ++stats_.system_frees;
@@ -130,6 +155,7 @@ void CachingAllocator::collect_pending_locked(bool wait) {
       continue;
     }
     fences_.release(b.fence);
+    if (host_memory_) poison(b.block, b.size);
     free_[b.size].push_back(b.block);
   }
   pending_.resize(kept);
@@ -149,6 +175,7 @@ size_t CachingAllocator::pending_blocks() const {
 void CachingAllocator::release_cached_locked() {
   for (auto& [size, blocks] : free_) {
     for (void* p : blocks) {
+      if (host_memory_) unpoison(p, size);
       raw_free_(p);
       stats_.reserved -= size;
       ++stats_.system_frees;
@@ -184,7 +211,7 @@ CachingAllocator& host_allocator() {
         // 64-byte alignment lets kernels use aligned vector loads on the first element; every
         // class size is a multiple of 512, as aligned_alloc requires of the size.
         [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); },
-        max_cached);
+        max_cached, /*host_memory=*/true);
   }();
   return *a;
 }

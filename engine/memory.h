@@ -45,8 +45,13 @@ class CachingAllocator {
   // raw_alloc returns nullptr on failure (never throws); raw_free releases what it returned.
   // `what` names the memory in errors ("host memory", "cuda:0 memory"). At most max_cached
   // bytes are kept in free lists; a block freed beyond that goes back to the system at once.
+  // host_memory: the blocks are host memory that only the host (or, through fences, a device)
+  // touches. Under AddressSanitizer the part of a block past the bytes asked for, and every
+  // cached block, are then poisoned: an access past a tensor's end or into a freed one is
+  // reported although the block is larger or still cached.
   CachingAllocator(std::string what, std::function<void*(size_t)> raw_alloc,
-                   std::function<void(void*)> raw_free, size_t max_cached = SIZE_MAX);
+                   std::function<void(void*)> raw_free, size_t max_cached = SIZE_MAX,
+                   bool host_memory = false);
   ~CachingAllocator();  // releases every block, cached or not
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -83,6 +88,7 @@ class CachingAllocator {
   std::function<void*(size_t)> raw_alloc_;
   std::function<void(void*)> raw_free_;
   size_t max_cached_;
+  bool host_memory_;
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // class size -> free blocks
   std::unordered_map<void*, size_t> live_;               // block -> class size

@@ -5,6 +5,7 @@
 // program that never touches a GPU never initializes the driver. With no driver or no GPU the
 // backend still registers and reports 0 devices; asking for cuda:0 then names the reason.
 #include <atomic>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <functional>
@@ -17,6 +18,10 @@
 #include <nabla/memory.h>
 
 #include "kernels/cuda/common.cuh"
+
+#ifdef NABLA_CUDA_EMU
+#include <cuda_emu.h>
+#endif
 
 namespace nabla::cuda {
 
@@ -176,7 +181,7 @@ class CudaBackend final : public DeviceBackend {
           }
           return p;
         },
-        [](void* p) { cudaFreeHost(p); });
+        [](void* p) { cudaFreeHost(p); }, SIZE_MAX, /*host_memory=*/true);
     // A pinned block may be the source of a host-to-device copy that is still queued (copy()
     // returns before such a copy runs): it is reused only after an event recorded when it was
     // freed, on the freeing thread's current stream, has completed.
@@ -197,13 +202,23 @@ class CudaBackend final : public DeviceBackend {
     check_index(index, "allocate");
     set_device(index);
     void* p = allocators_[size_t(index)]->allocate(nbytes);
+#ifdef NABLA_CUDA_EMU
+    // Device memory is host memory there: AddressSanitizer sees the block at exactly nbytes,
+    // from this point of the stream on (queued work of its last owner may still use it).
+    cuda_emu::mark_allocation_async(p, nbytes, CachingAllocator::round_size(nbytes), t_stream);
+#endif
     if (debug_fill())  // every fresh block reads as NaN: parity tests catch unwritten outputs
-      CUDA_CHECK(cudaMemsetAsync(p, 0xFF, CachingAllocator::round_size(nbytes), t_stream));
+      CUDA_CHECK(cudaMemsetAsync(p, 0xFF, nbytes, t_stream));
     return p;
   }
 
-  void deallocate(void* p, size_t, int index) override {
-    if (index >= 0 && index < count_) allocators_[size_t(index)]->deallocate(p);
+  void deallocate(void* p, size_t nbytes, int index) override {
+    if (index < 0 || index >= count_) return;
+#ifdef NABLA_CUDA_EMU
+    // Freed after the work queued so far: a later kernel that still reads it is reported.
+    cuda_emu::mark_allocation_async(p, 0, CachingAllocator::round_size(nbytes), t_stream);
+#endif
+    allocators_[size_t(index)]->deallocate(p);
   }
 
   void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) override {
@@ -239,7 +254,9 @@ class CudaBackend final : public DeviceBackend {
     NABLA_CHECK(count_ > 0, "pinned memory needs a CUDA GPU (", why_, ")");
     return pinned_->allocate(nbytes);
   }
-  void deallocate_pinned(void* p) override { pinned_->deallocate(p); }
+  void deallocate_pinned(void* p) override {
+    pinned_->deallocate(p);
+  }
 
   MemoryStats memory_stats(int index) override {
     check_index(index, "memory_stats");

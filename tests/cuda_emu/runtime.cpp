@@ -16,6 +16,10 @@
 // cudaErrorLaunchFailure; cudaGetErrorString then says what happened where.
 #include "emu_internal.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
+
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -388,6 +392,18 @@ int64_t api_calls(const std::string& function) {
   auto it = detail::rt().calls.find(function);
   return it == detail::rt().calls.end() ? 0 : it->second.n;
 }
+void mark_allocation_async(void* p, size_t valid, size_t size, cudaStream_t stream) {
+#if defined(__SANITIZE_ADDRESS__)
+  std::lock_guard<std::mutex> lock(detail::rt().mu);
+  detail::enqueue(detail::stream_of(stream), [p, valid, size] {
+    ASAN_UNPOISON_MEMORY_REGION(p, valid);
+    ASAN_POISON_MEMORY_REGION(static_cast<char*>(p) + valid, size - valid);
+  });
+#else
+  (void)p, (void)valid, (void)size, (void)stream;
+#endif
+}
+
 int64_t pending_operations() {
   std::lock_guard<std::mutex> lock(detail::rt().mu);
   int64_t n = 0;

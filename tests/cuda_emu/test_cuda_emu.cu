@@ -6,11 +6,18 @@
 #include <cuda_emu.h>
 #include <cuda_runtime.h>
 
+#include <nabla/device.h>
+#include <nabla/memory.h>
+
 #include <cstdint>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#endif
 
 namespace {
 
@@ -452,4 +459,30 @@ TEST_CASE("emulator: device memory is capped, sized exactly and checked on copie
   CHECK(cudaFree(p) == cudaErrorInvalidValue);  // twice
   cuda_emu::set_memory_limit(before);
   (void)cudaGetLastError();
+}
+
+TEST_CASE("emulator: under AddressSanitizer a device block is exactly the size asked for") {
+#if defined(__SANITIZE_ADDRESS__)
+  nabla::DeviceBackend* b = nabla::cuda_backend();
+  REQUIRE(b != nullptr);
+  // The caching allocator's block is a 1024-byte class; past the 1000 bytes it is poisoned,
+  // and once freed (cached for reuse) all of it is.
+  char* p = static_cast<char*>(b->allocate(1000, 0));
+  EMU_OK(cudaDeviceSynchronize());  // the marks are queued in stream order
+  CHECK_FALSE(__asan_address_is_poisoned(p));
+  CHECK_FALSE(__asan_address_is_poisoned(p + 999));
+  CHECK(__asan_address_is_poisoned(p + 1000));
+  CHECK(__asan_address_is_poisoned(p + 1023));
+  b->deallocate(p, 1000, 0);
+  EMU_OK(cudaDeviceSynchronize());
+  CHECK(__asan_address_is_poisoned(p));
+  char* q = static_cast<char*>(b->allocate(1020, 0));  // the same class: the cached block
+  EMU_OK(cudaDeviceSynchronize());
+  CHECK(q == p);
+  CHECK_FALSE(__asan_address_is_poisoned(q + 1019));
+  CHECK(__asan_address_is_poisoned(q + 1020));
+  b->deallocate(q, 1020, 0);
+#else
+  MESSAGE("skipped: this build has no AddressSanitizer (NABLA_CUDA_EMU_SANITIZE=ON has)");
+#endif
 }

@@ -14,6 +14,9 @@
 #include <cstdint>
 #include <string>
 
+struct CUstream_st;
+typedef CUstream_st* cudaStream_t;
+
 namespace cuda_emu {
 
 enum class Order { kForward, kReverse, kShuffle };
@@ -29,6 +32,12 @@ size_t memory_in_use();
 // copies that imply one), and calls of one runtime function by name ("cudaDeviceGetAttribute").
 int64_t host_syncs();
 int64_t api_calls(const std::string& function);
+
+// Under AddressSanitizer, in stream order on `stream`: bytes [valid, size) of the allocation
+// block p become inaccessible and [0, valid) accessible (valid = 0: the block was freed). The
+// CUDA backend calls it for every block its caching allocator hands out or takes back, so a
+// kernel that runs past a tensor or into a freed one is reported. Without ASan it does nothing.
+void mark_allocation_async(void* p, size_t valid, size_t size, cudaStream_t stream);
 
 // Work queued on any stream and not run yet.
 int64_t pending_operations();
