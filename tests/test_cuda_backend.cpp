@@ -127,6 +127,34 @@ TEST_CASE("the device allocator caches, reports statistics and fails cleanly") {
   check_close(full({2}, 1, DType::Float32, g).to(Device::cpu()), {1, 1});
 }
 
+TEST_CASE("out of device memory: the cache is released and the request retried, then an error") {
+  if (!gpu_or_skip()) return;
+#ifdef NABLA_CUDA_EMU
+  // An 8 MiB device (the emulator's memory cap) over what is in use now.
+  const Device g = Device::cuda(0);
+  empty_cache(g);
+  const size_t cap_before = cuda_emu::memory_limit();
+  cuda_emu::set_memory_limit(cuda_emu::memory_in_use() + (size_t(8) << 20));
+  const int64_t mib = int64_t(1) << 18;                // floats per MiB
+  { Tensor a = empty({5 * mib}, DType::Float32, g); }  // 5 MiB, then cached
+  const MemoryStats s0 = memory_stats(g);
+  // 6 MiB, another size class, does not fit beside the cached 5: the cache goes, the retry fits.
+  Tensor b = full({6 * mib}, 2, DType::Float32, g);
+  const MemoryStats s1 = memory_stats(g);
+  CHECK(s1.system_frees == s0.system_frees + 1);
+  CHECK(s1.reserved == s1.in_use);
+  CHECK(sum(b).item<double>() == doctest::Approx(2.0 * 6 * mib));
+  // Another 6 MiB cannot fit beside b: the error names the request and what is in use.
+  check_error([&] { empty({6 * mib}, DType::Float32, g); },
+              {"out of cuda:0 memory", "cannot allocate 6.0 MiB", "in use 6.0 MiB"});
+  b = Tensor();
+  empty_cache(g);
+  cuda_emu::set_memory_limit(cap_before);
+#else
+  MESSAGE("skipped: a device memory cap needs the CUDA emulator's runtime");
+#endif
+}
+
 TEST_CASE("a module moves to the GPU and back with its parameters and buffers") {
   if (!gpu_or_skip()) return;
   nn::BatchNorm2d bn(3);
