@@ -20,6 +20,7 @@
 #include <sanitizer/asan_interface.h>
 #endif
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -83,9 +84,11 @@ struct Runtime {
   cudaError_t fault = cudaSuccess;
   std::string fault_text;
   bool quiet = false;
+  int sms = 132;  // an H100 SXM's
 
   Runtime() {
     if (const char* e = std::getenv("NABLA_EMU_MEMORY_MB")) limit = size_t(std::atoll(e)) << 20;
+    if (const char* e = std::getenv("NABLA_EMU_SMS")) sms = std::max(1, std::atoi(e));
     if (const char* e = std::getenv("NABLA_EMU_QUIET")) quiet = std::string(e) == "1";
     streams.push_back(std::make_unique<CUstream_st>());
     streams.back()->legacy = true;
@@ -466,7 +469,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* p, int device) {
   p->maxGridSize[2] = 65535;
   p->major = 9;
   p->minor = 0;
-  p->multiProcessorCount = 132;
+  p->multiProcessorCount = rt().sms;
   p->sharedMemPerMultiprocessor = 228 << 10;
   p->regsPerMultiprocessor = 65536;
   p->sharedMemPerBlockOptin = 227 << 10;
@@ -503,7 +506,7 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
       *value = 65536;
       break;
     case cudaDevAttrMultiProcessorCount:
-      *value = 132;
+      *value = rt().sms;
       break;
     case cudaDevAttrComputeCapabilityMajor:
       *value = 9;

@@ -7,6 +7,8 @@
 //                        of a block (and the blocks of a grid) run between two barriers
 //   NABLA_EMU_SEED       seed of the shuffled order (default 1)
 //   NABLA_EMU_MEMORY_MB  device memory (default 81559 MiB, an H100's 80 GB)
+//   NABLA_EMU_SMS        multiprocessors the device reports (default 132, an H100's): fewer
+//                        make the kernels' grid-stride loops, splits and slices take more turns
 //   NABLA_EMU_QUIET      1: do not print kernel faults to stderr (they still fail the call)
 #pragma once
 
