@@ -18,8 +18,7 @@
 // and swap stack pointers (swapcontext also saves the signal mask, a system call per switch).
 // The floating-point control state (MXCSR, x87 control word) is not switched: device code never
 // changes it, so every fiber runs with the host thread's. Under AddressSanitizer every switch is
-// announced with
-// __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber.
+// announced with __sanitizer_start_switch_fiber / __sanitizer_finish_switch_fiber.
 #include "emu_internal.h"
 
 #include <sys/mman.h>
