@@ -96,3 +96,13 @@ void attack_step_l2_project(const T* x0, const double* dsq, double eps, T lo, T 
                             int64_t D);
 }  // namespace cuda
 }  // namespace nabla
+
+// The explicit instantiations, one list for both backends: kernels/cpu/attack.cpp and
+// kernels/cuda/attack.cu expand it in their namespace for each element type.
+#define NABLA_ATTACK_INSTANTIATE(T)                                                              \
+  template void attack_step_linf<T>(const T*, const T*, const T*, T*, int64_t, T, T, T, T);      \
+  template void attack_l2_sq_norms<T>(const T*, double*, int64_t, int64_t);                      \
+  template void attack_step_l2_delta<T>(const T*, const T*, const T*, const double*, double, T*, \
+                                        double*, int64_t, int64_t);                              \
+  template void attack_step_l2_project<T>(const T*, const double*, double, T, T, T*, int64_t,    \
+                                          int64_t);

@@ -64,3 +64,10 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
 }  // namespace cuda
 
 }  // namespace nabla
+
+// The explicit instantiations, one list for both backends: kernels/cpu/conv.cpp and
+// kernels/cuda/conv.cu expand it in their namespace for each element type.
+#define NABLA_CONV_INSTANTIATE(T)                                                         \
+  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*); \
+  template void conv2d_backward_input<T>(const Conv2dParams&, const T*, const T*, T*);    \
+  template void conv2d_backward_weight<T>(const Conv2dParams&, const T*, const T*, T*, T*);

@@ -47,3 +47,13 @@ void convert(const S* src, D* dst, int64_t n);
 template <typename T>
 void fill(T* dst, int64_t n, T value);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/copy.cpp and
+// kernels/cuda/copy.cu expand it in their namespace for each element type.
+#define NABLA_COPY_INSTANTIATE(T)                                                      \
+  template void strided_copy<T>(int, const int64_t*, const T*, const int64_t*, T*);    \
+  template void strided_scatter<T>(int, const int64_t*, const T*, T*, const int64_t*); \
+  template void fill<T>(T*, int64_t, T);                                               \
+  template void convert<T, float>(const T*, float*, int64_t);                          \
+  template void convert<T, double>(const T*, double*, int64_t);                        \
+  template void convert<T, int64_t>(const T*, int64_t*, int64_t);

@@ -84,3 +84,13 @@ void where_forward(const T* cond, const T* x1, const T* x2, T* y, int64_t n);
 template <typename T>
 void where_backward(const T* cond, const T* dy, T* d1, T* d2, int64_t n);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/elementwise.cpp and
+// kernels/cuda/elementwise.cu expand it in their namespace for each element type.
+#define NABLA_ELEMENTWISE_INSTANTIATE(T)                                                     \
+  template void unary_forward<T>(UnaryOp, const T*, T*, int64_t, T, T);                      \
+  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T, T); \
+  template void binary_forward<T>(BinaryOp, const T*, const T*, T*, int64_t);                \
+  template void binary_backward<T>(BinaryOp, const T*, const T*, const T*, T*, T*, int64_t); \
+  template void where_forward<T>(const T*, const T*, const T*, T*, int64_t);                 \
+  template void where_backward<T>(const T*, const T*, T*, T*, int64_t);

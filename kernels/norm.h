@@ -102,3 +102,16 @@ void norm_backward_weight(const NormGroups& s, const double* sum_dy, const doubl
                           T* dweight, T* dbias);
 }  // namespace cuda
 }  // namespace nabla
+
+// The explicit instantiations, one list for both backends: kernels/cpu/norm.cpp and
+// kernels/cuda/norm.cu expand it in their namespace for each element type.
+#define NABLA_NORM_INSTANTIATE(T)                                                                  \
+  template void norm_forward_train<T>(const NormGroups&, const T*, const T*, const T*, double,     \
+                                      double, T*, T*, T*, T*, T*);                                 \
+  template void norm_forward_eval<T>(const NormGroups&, const T*, const T*, const T*, const T*,    \
+                                     const T*, double, T*, T*);                                    \
+  template void norm_backward_reduce<T>(const NormGroups&, const T*, const T*, const T*, const T*, \
+                                        double*, double*);                                         \
+  template void norm_backward_input<T>(const NormGroups&, const T*, const T*, const T*, const T*,  \
+                                       const T*, const double*, const double*, T*);                \
+  template void norm_backward_weight<T>(const NormGroups&, const double*, const double*, T*, T*);

@@ -86,3 +86,9 @@ void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStepArgs& a);
 }  // namespace cuda
 
 }  // namespace nabla
+
+// The explicit instantiations, one list for both backends: kernels/cpu/optim.cpp and
+// kernels/cuda/optim.cu expand it in their namespace for each element type.
+#define NABLA_OPTIM_INSTANTIATE(T)                                          \
+  template void sgd_step<T>(T*, const T*, T*, int64_t, const SgdStepArgs&); \
+  template void adam_step<T>(T*, const T*, T*, T*, int64_t, const AdamStepArgs&);

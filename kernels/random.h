@@ -226,3 +226,9 @@ void uniform(uint64_t seed, uint64_t offset, T* out, int64_t n, T lo, T hi);
 template <typename T>
 void normal(uint64_t seed, uint64_t offset, T* out, int64_t n, T mean, T std);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/random.cpp and
+// kernels/cuda/random.cu expand it in their namespace for each element type.
+#define NABLA_RANDOM_INSTANTIATE(T)                                \
+  template void uniform<T>(uint64_t, uint64_t, T*, int64_t, T, T); \
+  template void normal<T>(uint64_t, uint64_t, T*, int64_t, T, T);

@@ -56,3 +56,13 @@ template <typename T>
 void max_dim_backward(const T* dy, const int64_t* idx, T* dx, int64_t outer, int64_t D,
                       int64_t inner);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/reduce.cpp and
+// kernels/cuda/reduce.cu expand it in their namespace for each element type.
+#define NABLA_REDUCE_INSTANTIATE(T)                                                              \
+  template void sum_dim<T>(const T*, T*, int64_t, int64_t, int64_t);                             \
+  template void var_dim<T>(const T*, T*, T*, int64_t, int64_t, int64_t, int64_t);                \
+  template void var_dim_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, \
+                                    int64_t);                                                    \
+  template void max_dim<T>(const T*, T*, int64_t*, int64_t, int64_t, int64_t);                   \
+  template void max_dim_backward<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t);

@@ -120,3 +120,23 @@ template <typename T>
 void pad_replicate_backward(const T* dy, T* dx, int64_t P, int64_t H, int64_t W, int64_t top,
                             int64_t bottom, int64_t left, int64_t right);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/shape.cpp and
+// kernels/cuda/shape.cu expand it in their namespace for each element type.
+#define NABLA_SHAPE_INSTANTIATE(T)                                                                 \
+  template void concat_forward<T>(int64_t, const T* const*, const int64_t*, int64_t, T*);          \
+  template void concat_backward<T>(int64_t, const T*, const int64_t*, int64_t, T* const*);         \
+  template void split_forward<T>(int64_t, const T*, const int64_t*, int64_t, T* const*);           \
+  template void split_backward<T>(int64_t, const T* const*, const int64_t*, int64_t, T*);          \
+  template void pad_constant_forward<T>(int, const int64_t*, const int64_t*, const int64_t*,       \
+                                        const T*, T*, T);                                          \
+  template void pad_constant_backward<T>(int, const int64_t*, const int64_t*, const int64_t*,      \
+                                         const T*, T*);                                            \
+  template void pad_reflect_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
+                                       int64_t, int64_t);                                          \
+  template void pad_reflect_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, \
+                                        int64_t, int64_t);                                         \
+  template void pad_replicate_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t,         \
+                                         int64_t, int64_t, int64_t);                               \
+  template void pad_replicate_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t,        \
+                                          int64_t, int64_t, int64_t);

@@ -75,3 +75,13 @@ void dropout_forward(uint64_t seed, uint64_t offset, const T* x, T* mask, T* y, 
 template <typename T>
 void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n);
 }  // namespace nabla::cuda
+
+// The explicit instantiations, one list for both backends: kernels/cpu/softmax.cpp and
+// kernels/cuda/softmax.cu expand it in their namespace for each element type.
+#define NABLA_SOFTMAX_INSTANTIATE(T)                                                        \
+  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t);                \
+  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);     \
+  template void log_softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t);            \
+  template void log_softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t); \
+  template void dropout_forward<T>(uint64_t, uint64_t, const T*, T*, T*, int64_t, T);       \
+  template void dropout_backward<T>(const T*, const T*, T*, int64_t);

@@ -26,30 +26,6 @@
 
 namespace nabla {
 
-void Conv2dParams::finalize() {
-  const auto describe = [&] {
-    return detail::concat("conv2d: x [N,C,H,W] = [", N, ",", C, ",", H, ",", W,
-                          "], w [K,C/groups,R,S] = [", K, ",", C, "/", groups, ",", R, ",", S,
-                          "], stride (", stride_h, ",", stride_w, "), pad (", pad_h, ",", pad_w,
-                          "), dilation (", dil_h, ",", dil_w, "), groups ", groups);
-  };
-  NABLA_CHECK(N >= 0 && C >= 1 && H >= 1 && W >= 1 && K >= 1 && R >= 1 && S >= 1, describe(),
-              ": sizes must be positive");
-  NABLA_CHECK(
-      stride_h >= 1 && stride_w >= 1 && dil_h >= 1 && dil_w >= 1 && pad_h >= 0 && pad_w >= 0,
-      describe(), ": stride and dilation must be >= 1 and padding >= 0");
-  NABLA_CHECK(groups >= 1 && C % groups == 0 && K % groups == 0, describe(),
-              ": C and K must be divisible by groups");
-  // Checked before dividing: C++ division truncates toward zero, so a negative numerator
-  // would silently give P = 1 instead of an error.
-  const int64_t extent_h = dil_h * (R - 1) + 1, extent_w = dil_w * (S - 1) + 1;
-  NABLA_CHECK(H + 2 * pad_h >= extent_h && W + 2 * pad_w >= extent_w, describe(),
-              ": dilated kernel ", extent_h, "x", extent_w, " is larger than padded input ",
-              H + 2 * pad_h, "x", W + 2 * pad_w);
-  P = (H + 2 * pad_h - extent_h) / stride_h + 1;
-  Q = (W + 2 * pad_w - extent_w) / stride_w + 1;
-}
-
 namespace cpu {
 namespace {
 
@@ -316,17 +292,8 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
   }
 }
 
-template void conv2d_forward<float>(const Conv2dParams&, const float*, const float*, const float*,
-                                    float*);
-template void conv2d_forward<double>(const Conv2dParams&, const double*, const double*,
-                                     const double*, double*);
-template void conv2d_backward_input<float>(const Conv2dParams&, const float*, const float*, float*);
-template void conv2d_backward_input<double>(const Conv2dParams&, const double*, const double*,
-                                            double*);
-template void conv2d_backward_weight<float>(const Conv2dParams&, const float*, const float*, float*,
-                                            float*);
-template void conv2d_backward_weight<double>(const Conv2dParams&, const double*, const double*,
-                                             double*, double*);
+NABLA_CONV_INSTANTIATE(float)
+NABLA_CONV_INSTANTIATE(double)
 
 }  // namespace cpu
 }  // namespace nabla

@@ -66,23 +66,8 @@ void fill(T* dst, int64_t n, T value) {
   for (int64_t i = 0; i < n; ++i) dst[i] = value;
 }
 
-#define NABLA_INSTANTIATE_COPY(T)                                                      \
-  template void strided_copy<T>(int, const int64_t*, const T*, const int64_t*, T*);    \
-  template void strided_scatter<T>(int, const int64_t*, const T*, T*, const int64_t*); \
-  template void fill<T>(T*, int64_t, T);
-NABLA_INSTANTIATE_COPY(float)
-NABLA_INSTANTIATE_COPY(double)
-NABLA_INSTANTIATE_COPY(int64_t)
-#undef NABLA_INSTANTIATE_COPY
-
-template void convert<float, float>(const float*, float*, int64_t);
-template void convert<double, double>(const double*, double*, int64_t);
-template void convert<int64_t, int64_t>(const int64_t*, int64_t*, int64_t);
-template void convert<float, double>(const float*, double*, int64_t);
-template void convert<double, float>(const double*, float*, int64_t);
-template void convert<float, int64_t>(const float*, int64_t*, int64_t);
-template void convert<double, int64_t>(const double*, int64_t*, int64_t);
-template void convert<int64_t, float>(const int64_t*, float*, int64_t);
-template void convert<int64_t, double>(const int64_t*, double*, int64_t);
+NABLA_COPY_INSTANTIATE(float)
+NABLA_COPY_INSTANTIATE(double)
+NABLA_COPY_INSTANTIATE(int64_t)
 
 }  // namespace nabla::cpu

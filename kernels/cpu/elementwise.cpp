@@ -254,15 +254,7 @@ void where_backward(const T* cond, const T* dy, T* d1, T* d2, int64_t n) {
   if (d2) map(n, [=](int64_t i) { d2[i] = cond[i] != T(0) ? T(0) : dy[i]; });
 }
 
-#define NABLA_INSTANTIATE(T)                                                                 \
-  template void unary_forward<T>(UnaryOp, const T*, T*, int64_t, T, T);                      \
-  template void unary_backward<T>(UnaryOp, const T*, const T*, const T*, T*, int64_t, T, T); \
-  template void binary_forward<T>(BinaryOp, const T*, const T*, T*, int64_t);                \
-  template void binary_backward<T>(BinaryOp, const T*, const T*, const T*, T*, T*, int64_t); \
-  template void where_forward<T>(const T*, const T*, const T*, T*, int64_t);                 \
-  template void where_backward<T>(const T*, const T*, T*, T*, int64_t);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_ELEMENTWISE_INSTANTIATE(float)
+NABLA_ELEMENTWISE_INSTANTIATE(double)
 
 }  // namespace nabla::cpu

@@ -630,15 +630,7 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
          C + b * stride_c, ldc);
 }
 
-template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                          const float*, int64_t, float, float*, int64_t);
-template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
-                           const double*, int64_t, double, double*, int64_t);
-template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float,
-                                  const float*, int64_t, int64_t, const float*, int64_t, int64_t,
-                                  float, float*, int64_t, int64_t);
-template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double,
-                                   const double*, int64_t, int64_t, const double*, int64_t, int64_t,
-                                   double, double*, int64_t, int64_t);
+NABLA_GEMM_INSTANTIATE(float)
+NABLA_GEMM_INSTANTIATE(double)
 
 }  // namespace nabla::cpu

@@ -145,18 +145,7 @@ void norm_backward_weight(const NormGroups& s, const double* sum_dy, const doubl
   }
 }
 
-#define NABLA_INSTANTIATE(T)                                                                       \
-  template void norm_forward_train<T>(const NormGroups&, const T*, const T*, const T*, double,     \
-                                      double, T*, T*, T*, T*, T*);                                 \
-  template void norm_forward_eval<T>(const NormGroups&, const T*, const T*, const T*, const T*,    \
-                                     const T*, double, T*, T*);                                    \
-  template void norm_backward_reduce<T>(const NormGroups&, const T*, const T*, const T*, const T*, \
-                                        double*, double*);                                         \
-  template void norm_backward_input<T>(const NormGroups&, const T*, const T*, const T*, const T*,  \
-                                       const T*, const double*, const double*, T*);                \
-  template void norm_backward_weight<T>(const NormGroups&, const double*, const double*, T*, T*);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_NORM_INSTANTIATE(float)
+NABLA_NORM_INSTANTIATE(double)
 
 }  // namespace nabla::cpu

@@ -15,24 +15,6 @@
 
 namespace nabla {
 
-void Pool2dParams::finalize(const char* op) {
-  const auto describe = [&] {
-    return detail::concat(op, ": x [N,C,H,W] = [", N, ",", C, ",", H, ",", W, "], kernel (", kh,
-                          ",", kw, "), stride (", sh, ",", sw, "), pad (", ph, ",", pw, ")");
-  };
-  NABLA_CHECK(N >= 0 && C >= 0 && H >= 1 && W >= 1 && kh >= 1 && kw >= 1, describe(),
-              ": sizes must be positive");
-  NABLA_CHECK(sh >= 1 && sw >= 1, describe(), ": stride must be >= 1");
-  // A window made of padding alone would have no maximum; PyTorch rules it out the same way.
-  NABLA_CHECK(ph >= 0 && pw >= 0 && ph <= kh / 2 && pw <= kw / 2, describe(),
-              ": padding must be >= 0 and at most half the kernel");
-  // Checked before dividing: C++ division truncates toward zero.
-  NABLA_CHECK(H + 2 * ph >= kh && W + 2 * pw >= kw, describe(), ": kernel ", kh, "x", kw,
-              " is larger than padded input ", H + 2 * ph, "x", W + 2 * pw);
-  P = (H + 2 * ph - kh) / sh + 1;
-  Q = (W + 2 * pw - kw) / sw + 1;
-}
-
 namespace cpu {
 namespace {
 
@@ -306,24 +288,8 @@ void upsample_bilinear2d_backward(int64_t N, int64_t C, int64_t H, int64_t W, in
   }
 }
 
-#define NABLA_POOL_INSTANTIATE(T)                                                              \
-  template void max_pool2d_forward<T>(const Pool2dParams&, const T*, T*, int64_t*);            \
-  template void max_pool2d_backward<T>(const Pool2dParams&, const T*, const int64_t*, T*);     \
-  template void avg_pool2d_forward<T>(const Pool2dParams&, const T*, T*);                      \
-  template void avg_pool2d_backward<T>(const Pool2dParams&, const T*, T*);                     \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, int64_t, int64_t, const T*, T*);  \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, int64_t, int64_t, const T*, T*); \
-  template void upsample_nearest2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,     \
-                                              int64_t, const T*, T*);                          \
-  template void upsample_nearest2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \
-                                               int64_t, const T*, T*);                         \
-  template void upsample_bilinear2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \
-                                               int64_t, const T*, T*);                         \
-  template void upsample_bilinear2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                                int64_t, const T*, T*);
 NABLA_POOL_INSTANTIATE(float)
 NABLA_POOL_INSTANTIATE(double)
-#undef NABLA_POOL_INSTANTIATE
 
 }  // namespace cpu
 }  // namespace nabla

@@ -109,15 +109,7 @@ void max_dim_backward(const T* dy, const int64_t* idx, T* dx, int64_t outer, int
   }
 }
 
-#define NABLA_INSTANTIATE(T)                                                                     \
-  template void sum_dim<T>(const T*, T*, int64_t, int64_t, int64_t);                             \
-  template void var_dim<T>(const T*, T*, T*, int64_t, int64_t, int64_t, int64_t);                \
-  template void var_dim_backward<T>(const T*, const T*, const T*, T*, int64_t, int64_t, int64_t, \
-                                    int64_t);                                                    \
-  template void max_dim<T>(const T*, T*, int64_t*, int64_t, int64_t, int64_t);                   \
-  template void max_dim_backward<T>(const T*, const int64_t*, T*, int64_t, int64_t, int64_t);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_REDUCE_INSTANTIATE(float)
+NABLA_REDUCE_INSTANTIATE(double)
 
 }  // namespace nabla::cpu

@@ -227,15 +227,7 @@ void attack_step_l2_project(const T* x0, const double* dsq, double eps, T lo, T 
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_ATTACK_INSTANTIATE(T)                                                              \
-  template void attack_step_linf<T>(const T*, const T*, const T*, T*, int64_t, T, T, T, T);      \
-  template void attack_l2_sq_norms<T>(const T*, double*, int64_t, int64_t);                      \
-  template void attack_step_l2_delta<T>(const T*, const T*, const T*, const double*, double, T*, \
-                                        double*, int64_t, int64_t);                              \
-  template void attack_step_l2_project<T>(const T*, const double*, double, T, T, T*, int64_t,    \
-                                          int64_t);
 NABLA_ATTACK_INSTANTIATE(float)
 NABLA_ATTACK_INSTANTIATE(double)
-#undef NABLA_ATTACK_INSTANTIATE
 
 }  // namespace nabla::cuda

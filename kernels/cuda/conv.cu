@@ -528,12 +528,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
   }
 }
 
-#define NABLA_CONV_INSTANTIATE(T)                                                         \
-  template void conv2d_forward<T>(const Conv2dParams&, const T*, const T*, const T*, T*); \
-  template void conv2d_backward_input<T>(const Conv2dParams&, const T*, const T*, T*);    \
-  template void conv2d_backward_weight<T>(const Conv2dParams&, const T*, const T*, T*, T*);
 NABLA_CONV_INSTANTIATE(float)
 NABLA_CONV_INSTANTIATE(double)
-#undef NABLA_CONV_INSTANTIATE
 
 }  // namespace nabla::cuda

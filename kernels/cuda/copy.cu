@@ -113,16 +113,8 @@ void fill(T* dst, int64_t n, T value) {
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_COPY_INSTANTIATE(T)                                                      \
-  template void strided_copy<T>(int, const int64_t*, const T*, const int64_t*, T*);    \
-  template void strided_scatter<T>(int, const int64_t*, const T*, T*, const int64_t*); \
-  template void fill<T>(T*, int64_t, T);                                               \
-  template void convert<T, float>(const T*, float*, int64_t);                          \
-  template void convert<T, double>(const T*, double*, int64_t);                        \
-  template void convert<T, int64_t>(const T*, int64_t*, int64_t);
 NABLA_COPY_INSTANTIATE(float)
 NABLA_COPY_INSTANTIATE(double)
 NABLA_COPY_INSTANTIATE(int64_t)
-#undef NABLA_COPY_INSTANTIATE
 
 }  // namespace nabla::cuda

@@ -499,14 +499,7 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   gemm_batched<T>(trans_a, trans_b, 1, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
 }
 
-#define NABLA_GEMM_INSTANTIATE(T)                                                              \
-  template void gemm<T>(bool, bool, int64_t, int64_t, int64_t, T, const T*, int64_t, const T*, \
-                        int64_t, T, T*, int64_t);                                              \
-  template void gemm_batched<T>(bool, bool, int64_t, int64_t, int64_t, int64_t, T, const T*,   \
-                                int64_t, int64_t, const T*, int64_t, int64_t, T, T*, int64_t,  \
-                                int64_t);
 NABLA_GEMM_INSTANTIATE(float)
 NABLA_GEMM_INSTANTIATE(double)
-#undef NABLA_GEMM_INSTANTIATE
 
 }  // namespace nabla::cuda

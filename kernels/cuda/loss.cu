@@ -375,25 +375,7 @@ void l1_loss_backward(const T* x, const T* t, const T* dy, int64_t dy_stride, T*
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_INSTANTIATE(T)                                                                     \
-  template int64_t cross_entropy_forward<T>(const T*, const int64_t*, const T*, T*, T*, double*, \
-                                            int64_t, int64_t, int64_t, int64_t);                 \
-  template void cross_entropy_backward<T>(const T*, const int64_t*, const T*, const double*,     \
-                                          const T*, int64_t, T*, int64_t, int64_t, int64_t,      \
-                                          int64_t);                                              \
-  template int64_t nll_loss_forward<T>(const T*, const int64_t*, const T*, T*, T*, int64_t,      \
-                                       int64_t, int64_t, int64_t);                               \
-  template void nll_loss_backward<T>(const int64_t*, const T*, const T*, int64_t, T*, int64_t,   \
-                                     int64_t, int64_t, int64_t);                                 \
-  template void bce_with_logits_forward<T>(const T*, const T*, const T*, T*, int64_t);           \
-  template void bce_with_logits_backward<T>(const T*, const T*, const T*, const T*, int64_t, T*, \
-                                            T*, T*, int64_t);                                    \
-  template void mse_loss_forward<T>(const T*, const T*, T*, int64_t);                            \
-  template void mse_loss_backward<T>(const T*, const T*, const T*, int64_t, T*, T*, int64_t);    \
-  template void l1_loss_forward<T>(const T*, const T*, T*, int64_t);                             \
-  template void l1_loss_backward<T>(const T*, const T*, const T*, int64_t, T*, T*, int64_t);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_LOSS_INSTANTIATE(float)
+NABLA_LOSS_INSTANTIATE(double)
 
 }  // namespace nabla::cuda

@@ -134,11 +134,7 @@ void adam_step(T* p, const T* g, T* m, T* v, int64_t n, const AdamStepArgs& a) {
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_INSTANTIATE(T)                                                \
-  template void sgd_step<T>(T*, const T*, T*, int64_t, const SgdStepArgs&); \
-  template void adam_step<T>(T*, const T*, T*, T*, int64_t, const AdamStepArgs&);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_OPTIM_INSTANTIATE(float)
+NABLA_OPTIM_INSTANTIATE(double)
 
 }  // namespace nabla::cuda

@@ -360,23 +360,7 @@ void upsample_bilinear2d_backward(int64_t N, int64_t C, int64_t H, int64_t W, in
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_POOL_INSTANTIATE(T)                                                              \
-  template void max_pool2d_forward<T>(const Pool2dParams&, const T*, T*, int64_t*);            \
-  template void max_pool2d_backward<T>(const Pool2dParams&, const T*, const int64_t*, T*);     \
-  template void avg_pool2d_forward<T>(const Pool2dParams&, const T*, T*);                      \
-  template void avg_pool2d_backward<T>(const Pool2dParams&, const T*, T*);                     \
-  template void global_avg_pool_forward<T>(int64_t, int64_t, int64_t, int64_t, const T*, T*);  \
-  template void global_avg_pool_backward<T>(int64_t, int64_t, int64_t, int64_t, const T*, T*); \
-  template void upsample_nearest2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,     \
-                                              int64_t, const T*, T*);                          \
-  template void upsample_nearest2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \
-                                               int64_t, const T*, T*);                         \
-  template void upsample_bilinear2d_forward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,    \
-                                               int64_t, const T*, T*);                         \
-  template void upsample_bilinear2d_backward<T>(int64_t, int64_t, int64_t, int64_t, int64_t,   \
-                                                int64_t, const T*, T*);
 NABLA_POOL_INSTANTIATE(float)
 NABLA_POOL_INSTANTIATE(double)
-#undef NABLA_POOL_INSTANTIATE
 
 }  // namespace nabla::cuda

@@ -79,9 +79,7 @@ void normal(uint64_t seed, uint64_t offset, T* out, int64_t n, T mean, T std) {
   CUDA_CHECK_LAUNCH();
 }
 
-template void uniform<float>(uint64_t, uint64_t, float*, int64_t, float, float);
-template void uniform<double>(uint64_t, uint64_t, double*, int64_t, double, double);
-template void normal<float>(uint64_t, uint64_t, float*, int64_t, float, float);
-template void normal<double>(uint64_t, uint64_t, double*, int64_t, double, double);
+NABLA_RANDOM_INSTANTIATE(float)
+NABLA_RANDOM_INSTANTIATE(double)
 
 }  // namespace nabla::cuda

@@ -254,25 +254,7 @@ void pad_replicate_backward(const T* dy, T* dx, int64_t P, int64_t H, int64_t W,
   launch_pad2d_backward<false>(dy, dx, P, H, W, top, bottom, left, right);
 }
 
-#define NABLA_SHAPE_INSTANTIATE(T)                                                                 \
-  template void concat_forward<T>(int64_t, const T* const*, const int64_t*, int64_t, T*);          \
-  template void concat_backward<T>(int64_t, const T*, const int64_t*, int64_t, T* const*);         \
-  template void split_forward<T>(int64_t, const T*, const int64_t*, int64_t, T* const*);           \
-  template void split_backward<T>(int64_t, const T* const*, const int64_t*, int64_t, T*);          \
-  template void pad_constant_forward<T>(int, const int64_t*, const int64_t*, const int64_t*,       \
-                                        const T*, T*, T);                                          \
-  template void pad_constant_backward<T>(int, const int64_t*, const int64_t*, const int64_t*,      \
-                                         const T*, T*);                                            \
-  template void pad_reflect_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t,  \
-                                       int64_t, int64_t);                                          \
-  template void pad_reflect_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t, int64_t, \
-                                        int64_t, int64_t);                                         \
-  template void pad_replicate_forward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t,         \
-                                         int64_t, int64_t, int64_t);                               \
-  template void pad_replicate_backward<T>(const T*, T*, int64_t, int64_t, int64_t, int64_t,        \
-                                          int64_t, int64_t, int64_t);
 NABLA_SHAPE_INSTANTIATE(float)
 NABLA_SHAPE_INSTANTIATE(double)
-#undef NABLA_SHAPE_INSTANTIATE
 
 }  // namespace nabla::cuda

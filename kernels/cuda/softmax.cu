@@ -242,15 +242,7 @@ void dropout_backward(const T* mask, const T* dy, T* dx, int64_t n) {
   CUDA_CHECK_LAUNCH();
 }
 
-#define NABLA_INSTANTIATE(T)                                                                \
-  template void softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t);                \
-  template void softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t);     \
-  template void log_softmax_forward<T>(const T*, T*, int64_t, int64_t, int64_t);            \
-  template void log_softmax_backward<T>(const T*, const T*, T*, int64_t, int64_t, int64_t); \
-  template void dropout_forward<T>(uint64_t, uint64_t, const T*, T*, T*, int64_t, T);       \
-  template void dropout_backward<T>(const T*, const T*, T*, int64_t);
-NABLA_INSTANTIATE(float)
-NABLA_INSTANTIATE(double)
-#undef NABLA_INSTANTIATE
+NABLA_SOFTMAX_INSTANTIATE(float)
+NABLA_SOFTMAX_INSTANTIATE(double)
 
 }  // namespace nabla::cuda
