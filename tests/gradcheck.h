@@ -120,10 +120,18 @@ void check_error(F&& f, const std::vector<std::string>& fragments) {
   }
 }
 
-// A float64 tensor of uniform values in [lo, hi), from a fixed seed.
-inline Tensor uniform(const Shape& s, double lo = -1, double hi = 1, uint64_t seed = 7) {
+// The tests' one value generator: uniform values in [lo, hi) from a seed, drawn by the
+// engine's Philox generator (the same values on every platform and thread count), as a
+// tensor of dtype dt (drawn in float64, then converted) or as a vector of T.
+inline Tensor uniform(const Shape& s, double lo = -1, double hi = 1, uint64_t seed = 7,
+                      DType dt = DType::Float64) {
   Generator g(seed);
-  return rand(s, DType::Float64, Device::cpu(), &g, lo, hi);
+  return rand(s, DType::Float64, Device::cpu(), &g, lo, hi).to(dt);
+}
+template <typename T = double>
+std::vector<T> uniform_values(int64_t n, uint64_t seed, double lo = -1, double hi = 1) {
+  const std::vector<double> v = uniform({n}, lo, hi, seed).to_vector<double>();
+  return std::vector<T>(v.begin(), v.end());
 }
 
 // A fresh folder under the system temp dir, unique to this process and object, removed with

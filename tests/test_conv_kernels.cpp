@@ -12,11 +12,11 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include "engine/error.h"
+#include "gradcheck.h"
 #include "kernels/conv.h"
 #include "kernels/pool.h"
 #include "reference/conv_problems.h"
@@ -31,14 +31,6 @@ namespace ref = nabla::ref;
 
 template <typename T>
 constexpr double kTol = sizeof(T) == sizeof(double) ? 1e-10 : 1e-4;
-
-std::vector<double> random_values(int64_t n, uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<double> v(n);
-  for (auto& e : v) e = dist(gen);
-  return v;
-}
 
 template <typename T>
 std::vector<T> cast(const std::vector<double>& v) {
@@ -139,8 +131,10 @@ template <typename T>
 void check_conv_problem(const nabla::test::ConvProblem& pr, uint64_t seed) {
   const Conv2dParams p = pr.params();
   const double tol = kTol<T>;
-  const auto x = random_values(numel_x(p), seed), w = random_values(numel_w(p), seed + 1),
-             b = random_values(p.K, seed + 2), dy = random_values(numel_y(p), seed + 3);
+  const auto x = nabla::test::uniform_values(numel_x(p), seed),
+             w = nabla::test::uniform_values(numel_w(p), seed + 1),
+             b = nabla::test::uniform_values(p.K, seed + 2),
+             dy = nabla::test::uniform_values(numel_y(p), seed + 3);
 
   std::vector<double> y_ref(numel_y(p)), dx_ref(numel_x(p));
   auto dw_ref = prefill(numel_w(p)), db_ref = prefill(p.K);
@@ -197,8 +191,9 @@ TEST_CASE("conv2d: backward passes are the adjoints of the forward") {
   for (const auto& pr : nabla::test::kConvProblems) {
     INFO("problem: ", pr.name);
     const Conv2dParams p = pr.params();
-    const auto x = random_values(numel_x(p), ++seed), w = random_values(numel_w(p), ++seed),
-               dy = random_values(numel_y(p), ++seed);
+    const auto x = nabla::test::uniform_values(numel_x(p), ++seed),
+               w = nabla::test::uniform_values(numel_w(p), ++seed),
+               dy = nabla::test::uniform_values(numel_y(p), ++seed);
     std::vector<double> y(numel_y(p)), dx(numel_x(p)), dw(numel_w(p), 0.0);
     cpu::conv2d_forward<double>(p, x.data(), w.data(), nullptr, y.data());
     cpu::conv2d_backward_input(p, dy.data(), w.data(), dx.data());
@@ -215,8 +210,8 @@ TEST_CASE("conv2d: backward passes are the adjoints of the forward") {
 TEST_CASE("conv2d: results do not depend on the order of runs (deterministic)") {
   const nabla::test::ConvProblem pr = {"batch 5", 5, 9, 5, 6, 17, 3, 3, 1, 1, 1, 1, 1, 1, 1};
   const Conv2dParams p = pr.params();
-  const auto x = cast<float>(random_values(numel_x(p), 1)),
-             dy = cast<float>(random_values(numel_y(p), 2));
+  const auto x = cast<float>(nabla::test::uniform_values(numel_x(p), 1)),
+             dy = cast<float>(nabla::test::uniform_values(numel_y(p), 2));
   std::vector<float> dw1(numel_w(p), 0.f), db1(p.K, 0.f), dw2 = dw1, db2 = db1;
   cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw1.data(), db1.data());
   cpu::conv2d_backward_weight(p, x.data(), dy.data(), dw2.data(), db2.data());
@@ -241,8 +236,8 @@ void check_transposed(const nabla::test::ConvProblem& pr, int64_t op_h, int64_t 
   REQUIRE(p.W == t.Wo());
   REQUIRE(numel_w(p) == pr.C * (pr.K / pr.groups) * pr.R * pr.S);
 
-  const auto x = random_values(pr.N * pr.C * pr.H * pr.W, seed),
-             w = random_values(numel_w(p), seed + 1);
+  const auto x = nabla::test::uniform_values(pr.N * pr.C * pr.H * pr.W, seed),
+             w = nabla::test::uniform_values(numel_w(p), seed + 1);
   std::vector<double> y_ref(numel_x(p));
   ref::conv_transpose2d_forward<double>(t, x.data(), w.data(), nullptr, y_ref.data());
   const auto xt = cast<T>(x), wt = cast<T>(w);
@@ -529,7 +524,8 @@ void check_pool_problem(const PoolProblem& pp, uint64_t seed) {
   p.sw = pp.sw, p.ph = pp.ph, p.pw = pp.pw;
   p.finalize("pool test");
   const int64_t nx = p.N * p.C * p.H * p.W, ny = p.N * p.C * p.P * p.Q;
-  const auto x = random_values(nx, seed), dy = random_values(ny, seed + 1);
+  const auto x = nabla::test::uniform_values(nx, seed),
+             dy = nabla::test::uniform_values(ny, seed + 1);
   const auto xt = cast<T>(x), dyt = cast<T>(dy);
   const double tol = kTol<T>;
 
@@ -593,7 +589,8 @@ constexpr UpsampleProblem kUpsampleProblems[] = {
 template <typename T>
 void check_upsample_problem(const UpsampleProblem& u, uint64_t seed) {
   const int64_t nx = u.N * u.C * u.H * u.W, ny = u.N * u.C * u.OH * u.OW;
-  const auto x = random_values(nx, seed), dy = random_values(ny, seed + 1);
+  const auto x = nabla::test::uniform_values(nx, seed),
+             dy = nabla::test::uniform_values(ny, seed + 1);
   const auto xt = cast<T>(x), dyt = cast<T>(dy);
   const double tol = kTol<T>;
   std::vector<double> y_ref(ny), dx_ref(nx);
@@ -638,8 +635,8 @@ TEST_CASE("pooling and upsampling: linear backward passes are adjoints of the fo
     p.N = pp.N, p.C = pp.C, p.H = pp.H, p.W = pp.W, p.kh = pp.kh, p.kw = pp.kw, p.sh = pp.sh,
     p.sw = pp.sw, p.ph = pp.ph, p.pw = pp.pw;
     p.finalize("avg_pool2d");
-    const auto x = random_values(p.N * p.C * p.H * p.W, 11),
-               dy = random_values(p.N * p.C * p.P * p.Q, 12);
+    const auto x = nabla::test::uniform_values(p.N * p.C * p.H * p.W, 11),
+               dy = nabla::test::uniform_values(p.N * p.C * p.P * p.Q, 12);
     std::vector<double> y(dy.size()), dx(x.size());
     cpu::avg_pool2d_forward(p, x.data(), y.data());
     cpu::avg_pool2d_backward(p, dy.data(), dx.data());
@@ -647,8 +644,8 @@ TEST_CASE("pooling and upsampling: linear backward passes are adjoints of the fo
   }
   for (const auto& u : kUpsampleProblems) {
     INFO("upsample: ", u.name);
-    const auto x = random_values(u.N * u.C * u.H * u.W, 13),
-               dy = random_values(u.N * u.C * u.OH * u.OW, 14);
+    const auto x = nabla::test::uniform_values(u.N * u.C * u.H * u.W, 13),
+               dy = nabla::test::uniform_values(u.N * u.C * u.OH * u.OW, 14);
     std::vector<double> y(dy.size()), dx(x.size());
     cpu::upsample_nearest2d_forward(u.N, u.C, u.H, u.W, u.OH, u.OW, x.data(), y.data());
     cpu::upsample_nearest2d_backward(u.N, u.C, u.H, u.W, u.OH, u.OW, dy.data(), dx.data());

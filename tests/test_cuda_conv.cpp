@@ -22,13 +22,13 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <nabla/nabla.h>
 
 #include "cuda_parity.h"
+#include "gradcheck.h"
 #include "kernels/conv.h"
 #include "reference/conv_problems.h"
 
@@ -56,15 +56,6 @@ using nabla::test::kConvProblems;
 }
 [[maybe_unused]] int64_t numel_y(const Conv2dParams& p) {
   return p.N * p.K * p.P * p.Q;
-}
-
-template <typename T>
-std::vector<T> random_values(int64_t n, uint64_t seed) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(static_cast<size_t>(n));
-  for (auto& e : v) e = static_cast<T>(dist(gen));
-  return v;
 }
 
 // Known non-zero starting values for the accumulated gradients.
@@ -133,8 +124,10 @@ template <typename T>
 void check_kernels(const Conv2dParams& p, uint64_t seed, double tol) {
   namespace cpu = nabla::cpu;
   namespace cuda = nabla::cuda;
-  const auto x = random_values<T>(numel_x(p), seed), w = random_values<T>(numel_w(p), seed + 1),
-             b = random_values<T>(p.K, seed + 2), dy = random_values<T>(numel_y(p), seed + 3);
+  const auto x = nabla::test::uniform_values<T>(numel_x(p), seed),
+             w = nabla::test::uniform_values<T>(numel_w(p), seed + 1),
+             b = nabla::test::uniform_values<T>(p.K, seed + 2),
+             dy = nabla::test::uniform_values<T>(numel_y(p), seed + 3);
   const Tensor xg = on_gpu(x), wg = on_gpu(w), bg = on_gpu(b), dyg = on_gpu(dy);
 
   // forward, with and without bias
@@ -239,8 +232,10 @@ TEST_CASE("cuda conv2d kernels: net-sized layers, split reductions, deterministi
 
     // Deterministic mode: two runs of every kernel give the same bits.
     DeterministicGuard guard(true);
-    const auto x = random_values<float>(numel_x(p), seed), w = random_values<float>(numel_w(p), 1),
-               b = random_values<float>(p.K, 2), dy = random_values<float>(numel_y(p), 3);
+    const auto x = nabla::test::uniform_values<float>(numel_x(p), seed),
+               w = nabla::test::uniform_values<float>(numel_w(p), 1),
+               b = nabla::test::uniform_values<float>(p.K, 2),
+               dy = nabla::test::uniform_values<float>(numel_y(p), 3);
     const Tensor xg = on_gpu(x), wg = on_gpu(w), bg = on_gpu(b), dyg = on_gpu(dy);
     std::vector<float> y[2], dx[2], dw[2], db[2];
     for (int run = 0; run < 2; ++run) {
@@ -338,10 +333,10 @@ Tensor scratch(size_t bytes) {
 
 void check_against_cudnn(const Conv2dParams& p, uint64_t seed) {
   constexpr double kTol = 1e-4;
-  const auto x = random_values<float>(numel_x(p), seed),
-             w = random_values<float>(numel_w(p), seed + 1),
-             b = random_values<float>(p.K, seed + 2),
-             dy = random_values<float>(numel_y(p), seed + 3);
+  const auto x = nabla::test::uniform_values<float>(numel_x(p), seed),
+             w = nabla::test::uniform_values<float>(numel_w(p), seed + 1),
+             b = nabla::test::uniform_values<float>(p.K, seed + 2),
+             dy = nabla::test::uniform_values<float>(numel_y(p), seed + 3);
   const Tensor xg = on_gpu(x), wg = on_gpu(w), bg = on_gpu(b), dyg = on_gpu(dy);
   CudnnConv d(p);
   const float one = 1.f, zero = 0.f;

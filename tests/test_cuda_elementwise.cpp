@@ -26,6 +26,7 @@
 #include <nabla/nabla.h>
 
 #include "cuda_parity.h"
+#include "gradcheck.h"
 
 namespace {
 
@@ -42,12 +43,9 @@ enum class Domain { Any, Positive, Kinks };
 // Values in [lo, hi] from a fixed seed; Kinks keeps them at least 0.05 away from 0, -0.5 and
 // 0.7 (the kinks of relu, abs, sign, leaky_relu and clamp(-0.5, 0.7)).
 Tensor values(const Shape& s, uint64_t seed, Domain d, DType dt = DType::Float32) {
-  std::mt19937_64 gen(seed);
   const double lo = d == Domain::Positive ? 0.5 : -2.0, hi = 2.0;
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<double> v(size_t(nabla::shape_numel(s)));
+  std::vector<double> v = nabla::test::uniform_values(nabla::shape_numel(s), seed, lo, hi);
   for (double& e : v) {
-    e = dist(gen);
     if (d == Domain::Kinks)
       for (double k : {0.0, -0.5, 0.7})
         if (std::abs(e - k) < 0.05) e = k + (e < k ? -0.05 : 0.05);

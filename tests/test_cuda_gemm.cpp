@@ -18,7 +18,6 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -105,8 +104,6 @@ struct Problem {
 // holding a sentinel so that a stray write shows up.
 template <typename T>
 Problem<T> make_problem(const GemmCase& c, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
   Problem<T> p;
   const int64_t rows_a = c.ta ? c.K : c.M, cols_a = c.ta ? c.M : c.K;
   const int64_t rows_b = c.tb ? c.N : c.K, cols_b = c.tb ? c.K : c.N;
@@ -117,12 +114,13 @@ Problem<T> make_problem(const GemmCase& c, uint32_t seed) {
   p.A.resize(size_t(c.offset + rows_a * p.lda + 4));
   p.B.resize(size_t(c.offset + rows_b * p.ldb + 4));
   p.C.assign(size_t(c.offset + c.M * p.ldc + 4), T(12345));
-  for (auto& x : p.A) x = T(dist(rng));
-  for (auto& x : p.B) x = T(dist(rng));
+  p.A = uniform_values<T>(int64_t(p.A.size()), 3 * uint64_t(seed));
+  p.B = uniform_values<T>(int64_t(p.B.size()), 3 * uint64_t(seed) + 1);
+  const std::vector<T> c0 = uniform_values<T>(c.M * c.N, 3 * uint64_t(seed) + 2);
   for (int64_t m = 0; m < c.M; ++m)
     for (int64_t n = 0; n < c.N; ++n)
       p.C[size_t(c.offset + m * p.ldc + n)] =
-          c.nan_c ? std::numeric_limits<T>::quiet_NaN() : T(dist(rng));
+          c.nan_c ? std::numeric_limits<T>::quiet_NaN() : c0[size_t(m * c.N + n)];
   return p;
 }
 
@@ -262,12 +260,9 @@ TEST_CASE("cuda gemm: grid limits (more than 65535 tile rows or batch entries)")
   check_against_cpu<double>({false, true, 65535 * 16 + 3, 2, 3, 1.0, 0.0, 0, true, 0}, 9);
   // 70000 batch entries: gridDim.z is capped, the kernel loops.
   const int64_t batch = 70000, M = 2, N = 3, K = 5;
-  std::mt19937 rng(3);
-  std::uniform_real_distribution<float> dist(-1.f, 1.f);
-  std::vector<float> A(size_t(batch * M * K)), B(size_t(batch * K * N));
+  const std::vector<float> A = uniform_values<float>(batch * M * K, 3),
+                           B = uniform_values<float>(batch * K * N, 4);
   std::vector<float> C(size_t(batch * M * N), std::numeric_limits<float>::quiet_NaN());
-  for (auto& x : A) x = dist(rng);
-  for (auto& x : B) x = dist(rng);
   std::vector<float> want = C;
   cpu::gemm_batched<float>(false, false, batch, M, N, K, 1.f, A.data(), K, M * K, B.data(), N,
                            K * N, 0.f, want.data(), N, M * N);
@@ -308,17 +303,14 @@ TEST_CASE("cuda gemm_batched: strides, broadcast operands, one shared C, against
     for (int dt = 0; dt < 2; ++dt) {
       auto run = [&](auto zero) {
         using T = decltype(zero);
-        std::mt19937 rng(seed++);
-        std::uniform_real_distribution<double> dist(-1.0, 1.0);
+        const uint64_t s = 3 * seed++;
         const int64_t lda = bc.ta ? bc.M : bc.K, ldb = bc.tb ? bc.K : bc.N, ldc = bc.N;
         const int64_t sa = bc.bcast_a ? 0 : bc.M * bc.K, sb = bc.bcast_b ? 0 : bc.K * bc.N;
         const int64_t sc = bc.shared_c ? 0 : bc.M * bc.N;
-        std::vector<T> A(size_t(std::max<int64_t>(sa * bc.batch, bc.M * bc.K)));
-        std::vector<T> B(size_t(std::max<int64_t>(sb * bc.batch, bc.K * bc.N)));
-        std::vector<T> C(size_t(std::max<int64_t>(sc * bc.batch, bc.M * bc.N)));
-        for (auto& x : A) x = T(dist(rng));
-        for (auto& x : B) x = T(dist(rng));
-        for (auto& x : C) x = bc.beta == 0 ? std::numeric_limits<T>::quiet_NaN() : T(dist(rng));
+        std::vector<T> A = uniform_values<T>(std::max<int64_t>(sa * bc.batch, bc.M * bc.K), s);
+        std::vector<T> B = uniform_values<T>(std::max<int64_t>(sb * bc.batch, bc.K * bc.N), s + 1);
+        std::vector<T> C = uniform_values<T>(std::max<int64_t>(sc * bc.batch, bc.M * bc.N), s + 2);
+        if (bc.beta == 0) std::fill(C.begin(), C.end(), std::numeric_limits<T>::quiet_NaN());
         std::vector<T> want = C;
         cpu::gemm_batched<T>(bc.ta, bc.tb, bc.batch, bc.M, bc.N, bc.K, T(1), A.data(), lda, sa,
                              B.data(), ldb, sb, T(bc.beta), want.data(), ldc, sc);

@@ -16,13 +16,13 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
-#include <random>
 #include <string>
 #include <vector>
 
 #include <nabla/nabla.h>
 
 #include "cuda_parity.h"
+#include "gradcheck.h"
 #include "kernels/optim.h"
 #include "kernels/random.h"
 
@@ -54,13 +54,10 @@ int64_t bit_diffs(const std::string& what, const Tensor& cpu, const Tensor& gpu)
   return bad;
 }
 
+// Uniform values in [lo, hi), float32 unless dt says otherwise.
 Tensor uniform_values(const Shape& s, uint64_t seed, double lo, double hi,
                       DType dt = DType::Float32) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<double> v(size_t(nabla::shape_numel(s)));
-  for (double& e : v) e = dist(gen);
-  return nabla::from_vector<double>(v, s).to(dt);
+  return nabla::test::uniform(s, lo, hi, seed, dt);
 }
 
 const char* dtype_tag(DType dt) {

@@ -24,6 +24,7 @@
 #include <nabla/nabla.h>
 
 #include "cuda_parity.h"
+#include "gradcheck.h"
 
 #ifdef NABLA_CUDA_EMU
 #include <cuda_emu.h>
@@ -40,13 +41,10 @@ using nabla::test::check_parity;
 using nabla::test::gpu_or_skip;
 using nabla::test::ParityOptions;
 
+// Uniform values in [lo, hi), float32 unless dt says otherwise.
 Tensor uniform_values(const Shape& s, uint64_t seed, double lo, double hi,
                       DType dt = DType::Float32) {
-  std::mt19937_64 gen(seed);
-  std::uniform_real_distribution<double> dist(lo, hi);
-  std::vector<double> v(size_t(nabla::shape_numel(s)));
-  for (double& e : v) e = dist(gen);
-  return nabla::from_vector<double>(v, s).to(dt);
+  return nabla::test::uniform(s, lo, hi, seed, dt);
 }
 
 // Class indices in [0, C); every `ignore_every`-th position (when > 0) set to `ignore`.

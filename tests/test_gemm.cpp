@@ -9,10 +9,10 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "gradcheck.h"
 #include "kernels/gemm.h"
 
 namespace {
@@ -36,12 +36,10 @@ void gemm_naive(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
     }
 }
 
+// n values in [-1, 1) from the tests' generator; each call advances the seed.
 template <typename T>
-std::vector<T> random_vector(std::size_t n, std::mt19937& rng) {
-  std::uniform_real_distribution<double> dist(-1.0, 1.0);
-  std::vector<T> v(n);
-  for (auto& x : v) x = static_cast<T>(dist(rng));
-  return v;
+std::vector<T> random_vector(std::size_t n, uint64_t& seed) {
+  return nabla::test::uniform_values<T>(static_cast<int64_t>(n), seed++);
 }
 
 template <typename T>
@@ -77,7 +75,7 @@ void check_close(const std::vector<T>& got, const std::vector<T>& want,
 template <typename T>
 void run_case(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, T beta, int64_t pad_a,
               int64_t pad_b, int64_t pad_c, bool nan_c, unsigned seed = 1) {
-  std::mt19937 rng(seed + static_cast<unsigned>(M * 131 + N * 17 + K));
+  uint64_t rng = seed + static_cast<unsigned>(M * 131 + N * 17 + K);
   const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K;
   const int64_t b_rows = tb ? N : K, b_cols = tb ? K : N;
   const int64_t lda = a_cols + pad_a, ldb = b_cols + pad_b, ldc = N + pad_c;
@@ -248,7 +246,7 @@ namespace {
 template <typename T>
 void batched_case(bool ta, bool tb, int64_t batch, int64_t M, int64_t N, int64_t K, bool share_a,
                   bool share_b, T beta) {
-  std::mt19937 rng(7);
+  uint64_t rng = 7;
   const int64_t lda = (ta ? M : K) + 1, ldb = (tb ? K : N) + 2, ldc = N + 3;
   const int64_t sa = share_a ? 0 : (ta ? K : M) * lda;
   const int64_t sb = share_b ? 0 : (tb ? N : K) * ldb;
@@ -300,7 +298,7 @@ TEST_CASE("gemm_batched: stride_c = 0 accumulates every entry into one C") {
   // With beta = 1 and a shared output, the batch sums its products into C: the
   // way a weight gradient is accumulated over samples.
   const int64_t batch = 6, M = 5, N = 7, K = 3;
-  std::mt19937 rng(3);
+  uint64_t rng = 3;
   auto A = random_vector<double>(batch * M * K, rng);
   auto B = random_vector<double>(batch * K * N, rng);
   std::vector<double> got(M * N, 0.5), want(M * N, 0.5);
@@ -316,7 +314,7 @@ TEST_CASE("gemm_batched: stride_c = 0 accumulates every entry into one C") {
 TEST_CASE("gemm: result does not depend on the thread count") {
   // Every C element is summed in the same order whichever thread computes it, so
   // one thread and all threads agree bit for bit (the determinism promise).
-  std::mt19937 rng(11);
+  uint64_t rng = 11;
   const int64_t M = 150, N = 500, K = 700;
   auto A = random_vector<float>(M * K, rng), B = random_vector<float>(K * N, rng);
   std::vector<float> one(M * N), all(M * N);
