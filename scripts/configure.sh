@@ -3,6 +3,7 @@
 # is found (on PATH or at /usr/local/cuda/bin/nvcc); otherwise the CPU build.
 #   NABLA_BUILD_DIR   build folder (default build)
 #   NABLA_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=80
+#   NABLA_BUILD_TARGETS  what to build, e.g. "nabla" (default: everything, tests included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${NABLA_BUILD_DIR:-build}"
@@ -12,4 +13,6 @@ if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 # shellcheck disable=SC2086
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release "${cuda_args[@]}" ${NABLA_CMAKE_ARGS:-}
-cmake --build "$build" -j "$(nproc)"
+targets=()
+for t in ${NABLA_BUILD_TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build" -j "$(nproc)" "${targets[@]}"
