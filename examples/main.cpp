@@ -8,6 +8,7 @@
 //   nabla explain detector the saliency-based adversarial detector
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
+//   nabla data histology   a preview of the procedural histology tiles and their class balance
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_explain(app);
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
+  nabla::cli::register_data(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

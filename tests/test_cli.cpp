@@ -18,6 +18,7 @@
 
 #include <fstream>
 
+#include <nabla/data/histology.h>
 #include <nabla/data/mnist.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/nabla.h>
@@ -536,4 +537,46 @@ TEST_CASE("explain detector and squares: a run extended with --resume equals a l
   CHECK(read_file(dir + "/sq_killed/model.safetensors") ==
         read_file(dir + "/sq_whole/model.safetensors"));
   CHECK(read_file(dir + "/sq_killed/saliency.npy") == read_file(dir + "/sq_whole/saliency.npy"));
+}
+
+TEST_CASE("nabla data histology: the printed class balance is the tiles' own, the panel file") {
+  const std::string dir = scratch("histology");
+  std::filesystem::remove_all(dir);
+  Run r =
+      run(kBin + "/nabla data histology --json --n 10 --size 40 --split val --seed 4 --out " + dir);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n"].get<int64_t>() == 10);
+  // Recount the classes of the same tiles here.
+  std::vector<int64_t> pixels(6, 0), tiles(6, 0);
+  for (int64_t i = 0; i < 10; ++i) {
+    const std::vector<int64_t> m =
+        nabla::data::histology_tile(4, nabla::data::HistologySplit::Val, i, 40)["mask"]
+            .to_vector<int64_t>();
+    std::vector<bool> seen(6, false);
+    for (int64_t c : m) {
+      ++pixels[size_t(c)];
+      seen[size_t(c)] = true;
+    }
+    for (size_t c = 0; c < 6; ++c) tiles[c] += seen[c];
+  }
+  int64_t tiles_by_types = 0;
+  for (const auto& v : j["types_per_tile"]) tiles_by_types += v.get<int64_t>();
+  CHECK(tiles_by_types == 10);
+  for (size_t c = 0; c < 6; ++c) {
+    const std::string name = nabla::data::histology_class_names()[c];
+    CAPTURE(name);
+    CHECK(j["class_fraction"][name].get<double>() ==
+          doctest::Approx(double(pixels[c]) / (10.0 * 40 * 40)));
+    CHECK(j["tiles_with_class"][name].get<int64_t>() == tiles[c]);
+  }
+  CHECK(std::filesystem::file_size(dir + "/histology_val.png") > 5000);
+  Run text = run(kBin + "/nabla data histology --n 4 --out " + dir);
+  CHECK(text.status == 0);
+  CHECK(text.out.find("background") != std::string::npos);
+  CHECK(std::filesystem::exists(dir + "/histology_train.png"));
+  Run bad = run(kBin + "/nabla data histology --size 8 --out " + dir + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("--size") != std::string::npos);
+  std::filesystem::remove_all(dir);
 }
