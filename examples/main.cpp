@@ -9,6 +9,8 @@
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
 //   nabla data histology   a preview of the procedural histology tiles and their class balance
+//   nabla segment train    train a U-Net on the histology tiles (or an image+mask folder)
+//   nabla segment eval     loss, pixel accuracy, IoU/Dice per class, mIoU of a U-Net checkpoint
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -31,6 +33,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
   nabla::cli::register_data(app);
+  nabla::cli::register_segment(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

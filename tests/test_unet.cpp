@@ -2,6 +2,7 @@
 // an input-gradient check through the whole net in float64, one batch overfitted with a fixed
 // seed, checkpoint round trips and errors, and, where python3 imports torch, the reference
 // module of scripts/torch_unet.py computing the same logits from our checkpoint and we from its.
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
@@ -12,7 +13,9 @@
 #include <nabla/metrics/classification.h>
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
+#include <nabla/train/evaluate.h>
 #include <nets/unet.h>
+#include <nets/unet_train.h>
 
 #include "gradcheck.h"
 
@@ -211,3 +214,60 @@ TEST_CASE("UNet interop: PyTorch's reference module, strict loads both ways, the
   }
 }
 #endif
+
+namespace {
+
+// A "net" that answers class 0 everywhere with logit c (every other class 0), for numbers by hand.
+struct ConstantNet : nn::Module {
+  double c;
+  explicit ConstantNet(double c) : nn::Module("ConstantNet"), c(c) {}
+  Tensor forward(const Tensor& x) override {
+    Tensor y = zeros({x.size(0), 6, x.size(2), x.size(3)});
+    float* p = y.data<float>();
+    const int64_t hw = x.size(2) * x.size(3);
+    for (int64_t n = 0; n < x.size(0); ++n)
+      for (int64_t k = 0; k < hw; ++k) p[n * 6 * hw + k] = float(c);
+    return y;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("evaluate_segmenter: a constant answer's loss, pixel accuracy and IoUs by hand") {
+  auto src = data::materialize(
+      std::make_shared<data::HistologySource>(data::HistologySplit::Val, 10, 24, 3),
+      {"image", "mask"});
+  const std::vector<int64_t> m = src->tensors()["mask"].to_vector<int64_t>();
+  double bg = 0;
+  for (int64_t v : m) bg += v == 0;
+  bg /= double(m.size());
+  ConstantNet net(2.0);
+  const auto r = train::evaluate_segmenter(net, src, data::histology_class_names(), 4,
+                                           Device::cpu(), /*keep_predictions=*/true);
+  CHECK(r.n == 10);
+  CHECK(r.pred.shape() == Shape{10, 24, 24});
+  CHECK(r.pred.to_vector<int64_t>() == std::vector<int64_t>(m.size(), 0));
+  // CE = log(e^2 + 5) - 2 at background pixels, log(e^2 + 5) elsewhere.
+  CHECK(r.loss == doctest::Approx(std::log(std::exp(2.0) + 5) - 2 * bg));
+  CHECK(r.metrics.pixel_accuracy() == doctest::Approx(bg));
+  CHECK(r.metrics.iou()[0] == doctest::Approx(bg));  // TP / (TP + FP): every pixel predicted 0
+  CHECK(r.metrics.miou() == 0);                      // every nucleus class present, never found
+  CHECK(r.metrics.miou_all() == doctest::Approx(bg / 6));
+  const nlohmann::json j = r.to_json();
+  CHECK(j["n"] == 10);
+  CHECK(j["loss"].get<double>() == doctest::Approx(r.loss));
+  check_error(
+      [&] {
+        train::evaluate_segmenter(net, src, {"a", "b"}, 4, Device::cpu());
+      },
+      {"evaluate_segmenter", "[4, 6, 24, 24]", "2 classes"});
+}
+
+TEST_CASE("parse_class_weights: K non-negative numbers") {
+  check_close(nets::parse_class_weights("0.5,1,1,2,4,1", 6), {0.5, 1, 1, 2, 4, 1});
+  CHECK(!nets::parse_class_weights("", 6).defined());
+  check_error([] { nets::parse_class_weights("1,2", 6); }, {"2 weights for 6 classes"});
+  check_error([] { nets::parse_class_weights("1,x", 2); }, {"'x'"});
+  check_error([] { nets::parse_class_weights("1,-1", 2); }, {"'-1'"});
+  check_error([] { nets::parse_class_weights("0,0", 2); }, {"all 0"});
+}
