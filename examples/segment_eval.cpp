@@ -40,9 +40,12 @@ void print_text(const nlohmann::json& j) {
   std::printf("%lld images, %lld pixels: loss %.4f, pixel accuracy %.4f\n",
               (long long)j["n"].get<int64_t>(), (long long)j["pixels"].get<int64_t>(),
               j["loss"].get<double>(), j["pixel_accuracy"].get<double>());
-  std::printf("mIoU %s over the nucleus classes (%s), %s over all classes; mean Dice %s\n\n",
-              fmt(j["miou"]).c_str(), j["miou_over"].get<std::string>().c_str(),
-              fmt(j["miou_all"]).c_str(), fmt(j["mean_dice"]).c_str());
+  const size_t K = j["class_names"].size();
+  std::printf(
+      "mIoU %s over classes 1..%zu (background excluded), %s over all %zu classes; mean "
+      "Dice %s (classes 1..%zu)\n\n",
+      fmt(j["miou"]).c_str(), K - 1, fmt(j["miou_all"]).c_str(), K, fmt(j["mean_dice"]).c_str(),
+      K - 1);
   std::printf("%-14s %7s %7s %10s %10s\n", "class", "IoU", "Dice", "pixels", "predicted");
   for (const auto& pc : j["per_class"])
     std::printf("%-14s %7s %7s %10lld %10lld\n", pc["class"].get<std::string>().c_str(),
