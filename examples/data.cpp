@@ -5,6 +5,7 @@
 // classes. Prints
 // the pixel share of every class over those tiles and how many types the tiles hold (--json: one
 // object with "class_fraction", "tiles_with_class", "types_per_tile", "panel").
+#include <array>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -31,26 +32,36 @@ void run_histology(const DataFlags& f) {
   const auto& names = data::histology_class_names();
   auto src = std::make_shared<data::HistologySource>(data::histology_split_from_name(f.split), f.n,
                                                      f.size, f.c.seed);
-  const data::Batch all = data::DataLoader(src, f.n, false, 0).batch(0);
-  const Tensor& images = all["image"];
-  const Tensor& masks = all["mask"];
-
+  // Counted batch by batch (the tiles are generated on several threads); only the tiles the
+  // panel shows are kept.
+  constexpr int64_t kPerRow = 4, kShown = 32;
+  const int64_t shown = std::min(f.n, kShown);
   std::vector<int64_t> pixels(size_t(K), 0), tiles(size_t(K), 0), types(size_t(K), 0);
   const int64_t hw = f.size * f.size;
-  const int64_t* pm = masks.data<int64_t>();
-  for (int64_t i = 0; i < f.n; ++i) {
-    std::vector<bool> seen(size_t(K), false);
-    for (int64_t k = 0; k < hw; ++k) {
-      ++pixels[size_t(pm[i * hw + k])];
-      seen[size_t(pm[i * hw + k])] = true;
+  data::DataLoader loader(src, 64, false, 0);
+  Tensor images, masks;
+  for (int64_t b = 0; b < loader.num_batches(); ++b) {
+    const data::Batch batch = loader.batch(b);
+    const Tensor& m = batch["mask"];
+    if (b == 0) {
+      images = batch["image"].slice(0, std::min(shown, m.size(0))).contiguous();
+      masks = m.slice(0, std::min(shown, m.size(0))).contiguous();
     }
-    int64_t held = 0;
-    for (int64_t c = 0; c < K; ++c)
-      if (seen[size_t(c)]) {
-        ++tiles[size_t(c)];
-        held += c > 0;
+    const int64_t* pm = m.data<int64_t>();
+    for (int64_t i = 0; i < m.size(0); ++i) {
+      std::vector<bool> seen(size_t(K), false);
+      for (int64_t k = 0; k < hw; ++k) {
+        ++pixels[size_t(pm[i * hw + k])];
+        seen[size_t(pm[i * hw + k])] = true;
       }
-    ++types[size_t(held)];
+      int64_t held = 0;
+      for (int64_t c = 0; c < K; ++c)
+        if (seen[size_t(c)]) {
+          ++tiles[size_t(c)];
+          held += c > 0;
+        }
+      ++types[size_t(held)];
+    }
   }
 
   std::filesystem::create_directories(f.c.out);
@@ -59,8 +70,6 @@ void run_histology(const DataFlags& f) {
   const auto palette = io::segmentation_palette(K);
   const Tensor col = io::colorize_mask(masks, palette),
                over = io::overlay_mask(images, masks, palette);
-  constexpr int64_t kPerRow = 4, kShown = 32;  // the panel shows the first 32 tiles
-  const int64_t shown = std::min(f.n, kShown);
   std::vector<io::PanelRow> rows;
   std::vector<std::string> heads;
   for (int64_t i = 0; i < std::min(f.n, kPerRow); ++i)
@@ -70,7 +79,7 @@ void run_histology(const DataFlags& f) {
     row.label =
         "tiles " + std::to_string(i) + "-" + std::to_string(std::min(shown, i + kPerRow) - 1);
     for (int64_t j = i; j < std::min(shown, i + kPerRow); ++j)
-      for (const Tensor* t : {&images, &col, &over})
+      for (const Tensor* t : std::array<const Tensor*, 3>{&images, &col, &over})
         row.cells.push_back(t->slice(j, j + 1).squeeze(0));
     rows.push_back(std::move(row));
   }

@@ -1,6 +1,7 @@
 // nabla segment train: a U-Net (milesial/Pytorch-UNet's module and parameter names) on the
 // procedural histology set or an image+mask folder. The recipe is nets/unet_train.h; this file
 // maps the flags onto it and prints the result.
+#include <cmath>
 #include <cstdio>
 
 #include <nabla/data/histology.h>

@@ -4,6 +4,7 @@
 // prints one object with at least "pixel_accuracy", "miou" (classes 1..K-1), "miou_all",
 // "per_class_iou" and "n"; --save-npy DIR writes images.npy (float32 [N, 3, H, W]), masks.npy and
 // pred.npy (int64 [N, H, W]).
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -86,7 +87,7 @@ void run_eval(SegmentEvalFlags& f) {
   o.classes = net->config().classes;
   o.tile = f.tile_opt->count() ? f.tile : meta_int(meta, "tile", f.tile);
   o.n_test = f.n_opt->count() ? f.n_test : meta_int(meta, "n_test", f.n_test);
-  o.n_val = o.n_test;
+  o.n_val = f.n_opt->count() ? f.n_test : meta_int(meta, "n_val", o.n_test);
   o.seed = f.seed_opt->count() ? f.c.seed : uint64_t(meta_int(meta, "seed", 0));
   o.test_limit = f.c.test_limit;
   const nets::SegmentationData d = nets::load_segmentation_data(o, /*with_train=*/false);
@@ -132,7 +133,8 @@ void register_segment_eval(CLI::App& segment) {
                                  "generated tile size (default: the checkpoint's run, else 64)")
                     ->check(CLI::Range(data::kHistologyMinSize, data::kHistologyMaxSize));
   f->n_opt = eval->add_option("--n-test", f->n_test,
-                              "generated test tiles (default: the checkpoint's run, else 256)")
+                              "generated tiles of the evaluated split (default: the checkpoint's "
+                              "run, else 256)")
                  ->check(CLI::Range(int64_t(1), int64_t(1) << 20));
   f->c.batch = 64;
   add_common_flags(

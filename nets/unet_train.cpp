@@ -325,6 +325,7 @@ json train_segmenter(const SegmentationTraining& c, Device dev, bool resume, boo
         {"seed", std::to_string(c.seed)},
         {"data", c.data.data.empty() ? "histology" : c.data.data},
         {"tile", std::to_string(c.data.tile)},
+        {"n_val", std::to_string(c.data.n_val)},
         {"n_test", std::to_string(c.data.n_test)}};
     if (!records.empty() && records.back()["val_miou"].is_number())
       meta["val_miou"] = std::to_string(records.back()["val_miou"].get<double>());

@@ -80,10 +80,9 @@ struct Plane {
   double sample(double x, double y) const {
     x = std::clamp(x, 0.0, double(S - 1));
     y = std::clamp(y, 0.0, double(S - 1));
-    const int64_t x0 = std::min(int64_t(x), S - 2 < 0 ? 0 : S - 2);
-    const int64_t y0 = std::min(int64_t(y), S - 2 < 0 ? 0 : S - 2);
+    const int64_t x0 = std::min(int64_t(x), S - 2), y0 = std::min(int64_t(y), S - 2);  // S >= 16
     const double fx = x - double(x0), fy = y - double(y0);
-    const int64_t x1 = std::min(x0 + 1, S - 1), y1 = std::min(y0 + 1, S - 1);
+    const int64_t x1 = x0 + 1, y1 = y0 + 1;
     return (1 - fy) * ((1 - fx) * at(x0, y0) + fx * at(x1, y0)) +
            fy * ((1 - fx) * at(x0, y1) + fx * at(x1, y1));
   }
@@ -240,24 +239,35 @@ class Placer {
     return true;
   }
   void reserve_disc(double cx, double cy, double radius) {
-    for (int64_t y = 0; y < S_; ++y)
-      for (int64_t x = 0; x < S_; ++x)
-        if (std::hypot(double(x) + 0.5 - cx, double(y) + 0.5 - cy) < radius)
-          reserved_[size_t(y * S_ + x)] = 1;
+    for_disc(cx, cy, radius, [&](int64_t k) {
+      reserved_[size_t(k)] = 1;
+      return true;
+    });
   }
   // True when a disc intersects no nucleus and no reserved pixel.
   bool disc_free(double cx, double cy, double radius) const {
-    for (int64_t y = 0; y < S_; ++y)
-      for (int64_t x = 0; x < S_; ++x)
-        if (std::hypot(double(x) + 0.5 - cx, double(y) + 0.5 - cy) < radius &&
-            (owner_[size_t(y * S_ + x)] != 0 || reserved_[size_t(y * S_ + x)]))
-          return false;
-    return true;
+    return for_disc(cx, cy, radius,
+                    [&](int64_t k) { return owner_[size_t(k)] == 0 && !reserved_[size_t(k)]; });
   }
   const std::vector<Nucleus>& nuclei() const { return nuclei_; }
   const std::vector<int64_t>& owner() const { return owner_; }
 
  private:
+  // Calls f(flat index) for every tile pixel whose centre lies in the disc, while f returns true;
+  // returns false when f stopped it.
+  template <typename F>
+  bool for_disc(double cx, double cy, double radius, F&& f) const {
+    const int64_t y0 = std::max<int64_t>(0, int64_t(std::floor(cy - radius)));
+    const int64_t y1 = std::min<int64_t>(S_ - 1, int64_t(std::ceil(cy + radius)));
+    const int64_t x0 = std::max<int64_t>(0, int64_t(std::floor(cx - radius)));
+    const int64_t x1 = std::min<int64_t>(S_ - 1, int64_t(std::ceil(cx + radius)));
+    for (int64_t y = y0; y <= y1; ++y)
+      for (int64_t x = x0; x <= x1; ++x)
+        if (std::hypot(double(x) + 0.5 - cx, double(y) + 0.5 - cy) < radius && !f(y * S_ + x))
+          return false;
+    return true;
+  }
+
   int64_t S_;
   std::vector<int64_t> owner_;
   std::vector<uint8_t> reserved_;
