@@ -707,7 +707,7 @@ TEST_CASE("segment train killed with SIGKILL mid-run, then --resume: the same by
   std::filesystem::remove_all(b);
 }
 
-TEST_CASE("segment train --data: an image+mask folder split 8/1/1; bad input fails clearly") {
+TEST_CASE("segment train --data: an image+mask folder split 8/1/1, and bad input fails clearly") {
   const std::string dir = scratch("segment_folder");
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir + "/images");

@@ -16,7 +16,7 @@
 //                                 chromatin with a dark rim and nucleoli
 //                   inflammatory  small (radius 2-3 px), round, very dark, scattered
 //                   connective    spindles of aspect ratio 3-5 aligned with theta at their centre
-//                   dead          small pyknotic nuclei (radius 1.5-2.4 px, darkest) with 1-3
+//                   dead          small pyknotic nuclei (radius 1.6-2.4 px, darkest) with 1-3
 //                                 fragments (each its own instance) and an eosinophilic halo
 //                   epithelial    medium ellipses (3-4 px), radially oriented, in rings of radius
 //                                 7-12 px around a pale lumen, on a pink cytoplasm band
