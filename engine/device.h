@@ -36,12 +36,15 @@ class DeviceBackend {
   virtual void* allocate(size_t nbytes, int index) = 0;
   virtual void deallocate(void* p, size_t nbytes, int index) = 0;
   // Copies between host and device or device and device; dst/src devices given. Returns when
-  // the data is at dst (host destinations) or ordered on the device's current stream.
+  // the data is at dst (host destinations) or ordered on the device's current stream. A
+  // page-locked (pinned) source is read when the copy runs: it must not be written before the
+  // stream gets there, but it may be freed (the pinned cache reuses it only after that).
   virtual void copy(void* dst, Device dst_dev, const void* src, Device src_dev, size_t nbytes) = 0;
   virtual void synchronize(int index) = 0;
   // Makes `index` the device that kernels launched by this thread run on (cudaSetDevice).
   virtual void set_device(int index) = 0;
-  // Page-locked host memory (faster, asynchronous host<->device copies), cached like the rest.
+  // Page-locked host memory (faster, asynchronous host<->device copies), cached like the rest;
+  // a freed block is handed out again only after the work queued before its free has run.
   virtual void* allocate_pinned(size_t nbytes) = 0;
   virtual void deallocate_pinned(void* p) = 0;
   // Caching-allocator statistics and cache release of device `index`.
@@ -64,6 +67,13 @@ void synchronize(Device d);
 // as NaN in float32 and float64, so an output element a kernel forgets to write shows up.
 void set_debug_fill(bool on);
 bool debug_fill();
+
+// Synchronous device checks: CUDA kernels that validate their input on the device (the
+// class-index losses' targets) report a bad value at the next synchronization, naming the op;
+// with this on (or NABLA_SYNC_CHECKS=1 in the environment) they wait for the device and report
+// it from the call itself. Off by default: a check then costs no host wait.
+void set_sync_checks(bool on);
+bool sync_checks();
 
 // Deterministic mode: kernels that would reduce with atomics (weight gradients on the GPU)
 // use a fixed-order reduction instead, so that two runs give the same bits. Off by default.

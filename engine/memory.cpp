@@ -9,9 +9,22 @@
 
 namespace nabla {
 
+// AddressSanitizer's manual poisoning: defined when the program is linked with ASan (the
+// emulated CUDA build with NABLA_CUDA_EMU_SANITIZE), null otherwise.
+extern "C" void __asan_poison_memory_region(void const volatile* p, size_t n) __attribute__((weak));
+extern "C" void __asan_unpoison_memory_region(void const volatile* p, size_t n)
+    __attribute__((weak));
+
 namespace {
 constexpr size_t kSmallStep = 512;          // granularity below kLarge
 constexpr size_t kLarge = size_t(1) << 20;  // 1 MiB
+
+void poison(void* p, size_t n) {
+  if (__asan_poison_memory_region && n) __asan_poison_memory_region(p, n);
+}
+void unpoison(void* p, size_t n) {
+  if (__asan_unpoison_memory_region && n) __asan_unpoison_memory_region(p, n);
+}
 }  // namespace
 
 std::string format_bytes(size_t n) {
@@ -39,16 +52,22 @@ size_t CachingAllocator::round_size(size_t n) {
 }
 
 CachingAllocator::CachingAllocator(std::string what, std::function<void*(size_t)> raw_alloc,
-                                   std::function<void(void*)> raw_free, size_t max_cached)
+                                   std::function<void(void*)> raw_free, size_t max_cached,
+                                   bool host_memory)
     : what_(std::move(what)),
       raw_alloc_(std::move(raw_alloc)),
       raw_free_(std::move(raw_free)),
-      max_cached_(max_cached) {}
+      max_cached_(max_cached),
+      host_memory_(host_memory) {}
 
 CachingAllocator::~CachingAllocator() {
   std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
   release_cached_locked();
-  for (auto& [p, _] : live_) raw_free_(p);
+  for (auto& [p, size] : live_) {
+    if (host_memory_) unpoison(p, size);
+    raw_free_(p);
+  }
 }
 
 void* CachingAllocator::allocate(size_t nbytes) {
@@ -56,12 +75,23 @@ void* CachingAllocator::allocate(size_t nbytes) {
   std::lock_guard<std::mutex> lock(mu_);
   ++stats_.allocations;
   void* p = nullptr;
-  auto it = free_.find(size);
-  if (it != free_.end() && !it->second.empty()) {
+  auto take_free = [&] {
+    auto it = free_.find(size);
+    if (it == free_.end() || it->second.empty()) return false;
     p = it->second.back();
     it->second.pop_back();
-  } else {
+    return true;
+  };
+  collect_pending_locked(false);
+  bool reused = take_free();
+  if (!reused) {
     p = raw_alloc_(size);
+    if (!p && !pending_.empty()) {
+      // Blocks the device may still read: wait for their fences rather than fail.
+      collect_pending_locked(true);
+      reused = take_free();
+      if (!reused) p = raw_alloc_(size);
+    }
     if (!p) {
       // Cached blocks of other classes may be what the system lacks: give them back, retry.
       release_cached_locked();
@@ -73,8 +103,14 @@ void* CachingAllocator::allocate(size_t nbytes) {
                   ", peak " + format_bytes(stats_.peak_in_use) +
                   " (cached blocks were released before this error)");
     }
-    ++stats_.system_allocs;
-    stats_.reserved += size;
+    if (!reused) {
+      ++stats_.system_allocs;
+      stats_.reserved += size;
+    }
+  }
+  if (host_memory_) {
+    unpoison(p, nbytes);
+    poison(static_cast<char*>(p) + nbytes, size - nbytes);
   }
   live_.emplace(p, size);
   stats_.in_use += size;
@@ -91,7 +127,16 @@ void CachingAllocator::deallocate(void* p) {
   const size_t size = it->second;
   live_.erase(it);
   stats_.in_use -= size;
+  void* fence = fences_.record ? fences_.record() : nullptr;
+  if (fence) {
+    // Not reusable (nor returnable to the system) before the device is done with it; poisoned
+    // only then, as the device may still read it.
+    pending_.push_back({p, size, fence});
+    return;
+  }
+  if (host_memory_) poison(p, size);
   if (stats_.reserved - stats_.in_use > max_cached_) {
+    if (host_memory_) unpoison(p, size);
     raw_free_(p);
     stats_.reserved -= size;
     ++stats_.system_frees;
@@ -100,9 +145,37 @@ void CachingAllocator::deallocate(void* p) {
   free_[size].push_back(p);
 }
 
+void CachingAllocator::collect_pending_locked(bool wait) {
+  size_t kept = 0;
+  for (Pending& b : pending_) {
+    if (wait)
+      fences_.wait(b.fence);
+    else if (!fences_.passed(b.fence)) {
+      pending_[kept++] = b;
+      continue;
+    }
+    fences_.release(b.fence);
+    if (host_memory_) poison(b.block, b.size);
+    free_[b.size].push_back(b.block);
+  }
+  pending_.resize(kept);
+}
+
+void CachingAllocator::set_fences(Fences f) {
+  std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
+  fences_ = std::move(f);
+}
+
+size_t CachingAllocator::pending_blocks() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return pending_.size();
+}
+
 void CachingAllocator::release_cached_locked() {
   for (auto& [size, blocks] : free_) {
     for (void* p : blocks) {
+      if (host_memory_) unpoison(p, size);
       raw_free_(p);
       stats_.reserved -= size;
       ++stats_.system_frees;
@@ -113,6 +186,7 @@ void CachingAllocator::release_cached_locked() {
 
 void CachingAllocator::empty_cache() {
   std::lock_guard<std::mutex> lock(mu_);
+  collect_pending_locked(true);
   release_cached_locked();
 }
 
@@ -137,7 +211,7 @@ CachingAllocator& host_allocator() {
         // 64-byte alignment lets kernels use aligned vector loads on the first element; every
         // class size is a multiple of 512, as aligned_alloc requires of the size.
         [](size_t n) { return std::aligned_alloc(64, n); }, [](void* p) { std::free(p); },
-        max_cached);
+        max_cached, /*host_memory=*/true);
   }();
   return *a;
 }

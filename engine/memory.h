@@ -12,6 +12,11 @@
 //                 allocation and system-call counts
 //   failure       when the system refuses, the cache is released and the request retried;
 //                 if that fails too, nabla::Error names the request and the statistics
+//   fences        optional, for memory a device reads asynchronously (pinned host blocks):
+//                 deallocate() records a fence (a CUDA event after the work queued so far) and
+//                 the block is handed out again only once the fence has passed, as PyTorch's
+//                 CachingHostAllocator does; until then a request of its class gets another
+//                 block, and only when the system refuses are the fences waited for
 // Thread-safe (one mutex): data loaders may free tensors on other threads.
 #pragma once
 
@@ -40,8 +45,13 @@ class CachingAllocator {
   // raw_alloc returns nullptr on failure (never throws); raw_free releases what it returned.
   // `what` names the memory in errors ("host memory", "cuda:0 memory"). At most max_cached
   // bytes are kept in free lists; a block freed beyond that goes back to the system at once.
+  // host_memory: the blocks are host memory that only the host (or, through fences, a device)
+  // touches. Under AddressSanitizer the part of a block past the bytes asked for, and every
+  // cached block, are then poisoned: an access past a tensor's end or into a freed one is
+  // reported although the block is larger or still cached.
   CachingAllocator(std::string what, std::function<void*(size_t)> raw_alloc,
-                   std::function<void(void*)> raw_free, size_t max_cached = SIZE_MAX);
+                   std::function<void(void*)> raw_free, size_t max_cached = SIZE_MAX,
+                   bool host_memory = false);
   ~CachingAllocator();  // releases every block, cached or not
   CachingAllocator(const CachingAllocator&) = delete;
   CachingAllocator& operator=(const CachingAllocator&) = delete;
@@ -58,16 +68,42 @@ class CachingAllocator {
   // The size class of a request: what a block for nbytes really occupies.
   static size_t round_size(size_t nbytes);
 
+  // A fence marks the point in a device's queue after which a freed block is no longer read.
+  // record() returns one (nullptr: nothing pending, the block is free at once); passed() polls
+  // it without blocking, wait() blocks until it has passed, release() gives it back. None of
+  // them may throw or call back into this allocator.
+  struct Fences {
+    std::function<void*()> record;
+    std::function<bool(void*)> passed;
+    std::function<void(void*)> wait;
+    std::function<void(void*)> release;
+  };
+  // Installs fences for every later deallocate().
+  void set_fences(Fences f);
+  // Freed blocks whose fences have not passed yet (counted in reserved, not in use).
+  size_t pending_blocks() const;
+
  private:
   std::string what_;
   std::function<void*(size_t)> raw_alloc_;
   std::function<void(void*)> raw_free_;
   size_t max_cached_;
+  bool host_memory_;
   mutable std::mutex mu_;
   std::unordered_map<size_t, std::vector<void*>> free_;  // class size -> free blocks
   std::unordered_map<void*, size_t> live_;               // block -> class size
+  struct Pending {
+    void* block;
+    size_t size;
+    void* fence;
+  };
+  Fences fences_;
+  std::vector<Pending> pending_;  // freed, in the order freed, fences not yet passed
   MemoryStats stats_;
   void release_cached_locked();
+  // Moves the blocks whose fences have passed (all of them, waiting, when wait is true) into
+  // the free lists.
+  void collect_pending_locked(bool wait);
 };
 
 // The allocator behind CPU tensors (64-byte aligned blocks). It caches at most 2 GiB of free

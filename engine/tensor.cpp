@@ -129,6 +129,16 @@ void set_debug_fill(bool on) {
 bool debug_fill() {
   return g_debug_fill;
 }
+static bool g_sync_checks = [] {
+  const char* e = std::getenv("NABLA_SYNC_CHECKS");
+  return e && std::string(e) != "0";
+}();
+void set_sync_checks(bool on) {
+  g_sync_checks = on;
+}
+bool sync_checks() {
+  return g_sync_checks;
+}
 void set_deterministic(bool on) {
   g_deterministic = on;
 }

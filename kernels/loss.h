@@ -95,8 +95,10 @@ void l1_loss_backward(const T* x, const T* t, const T* dy, int64_t dy_stride, T*
 }  // namespace nabla::cpu
 
 // CUDA twins (kernels/cuda/loss.cu), same contracts; every pointer is device memory. The
-// class-index forwards copy the first invalid position back to the host, so they synchronize
-// the current stream once per call.
+// class-index forwards check the targets on the device and return -1 without waiting for it: an
+// invalid target raises nabla::Error (naming the op, the value and the position) at the next
+// synchronization, or in the call itself under NABLA_SYNC_CHECKS=1 (nabla::set_sync_checks).
+// Their backwards give 0 for an invalid target.
 namespace nabla::cuda {
 template <typename T>
 int64_t cross_entropy_forward(const T* x, const int64_t* target, const T* weight, T* loss, T* wt,

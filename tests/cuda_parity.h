@@ -5,10 +5,11 @@
 //   check_parity("conv2d", f, {x, w, b});
 //
 // check_parity runs f on the CPU inputs and on copies on cuda:0, with every new CUDA
-// allocation filled with NaN (set_debug_fill), so an output element a kernel never writes
-// shows up. It compares every output, then the gradients of L = sum_k dot(out_k, R_k) (R_k
-// fixed random) with respect to every floating input, and reports the first mismatches:
-// |gpu - cpu| <= atol + rtol * |cpu|. Integer inputs (labels) are moved, not differentiated.
+// allocation filled with NaN (set_debug_fill, restored on the way out), so an output element a
+// kernel never writes shows up. It compares every output, then the gradients of L = sum_k
+// dot(out_k, R_k) (R_k fixed random) with respect to every floating input, and reports the first
+// mismatches: |gpu - cpu| <= atol + rtol * |cpu|. Integer inputs (labels) are moved, not
+// differentiated.
 #pragma once
 
 #include <doctest/doctest.h>
@@ -63,9 +64,22 @@ inline int64_t count_mismatches(const std::string& what, const Tensor& cpu, cons
 
 using ParityFn = std::function<std::vector<Tensor>(const std::vector<Tensor>&)>;
 
+// Turns on debug fill (every new CUDA block reads as NaN) for its lifetime and then restores
+// the previous setting, also when a check inside fails: a failed REQUIRE throws through it.
+class DebugFillGuard {
+ public:
+  DebugFillGuard() : prev_(debug_fill()) { set_debug_fill(true); }
+  ~DebugFillGuard() { set_debug_fill(prev_); }
+  DebugFillGuard(const DebugFillGuard&) = delete;
+  DebugFillGuard& operator=(const DebugFillGuard&) = delete;
+
+ private:
+  bool prev_;
+};
+
 inline void check_parity(const std::string& name, const ParityFn& f,
                          const std::vector<Tensor>& inputs, ParityOptions o = {}) {
-  set_debug_fill(true);
+  DebugFillGuard fill;
   auto leaves = [&](Device d) {
     std::vector<Tensor> v;
     for (const Tensor& t : inputs) {
@@ -104,7 +118,6 @@ inline void check_parity(const std::string& name, const ParityFn& f,
     }
   }
   synchronize(Device::cuda(0));
-  set_debug_fill(false);
 }
 
 }  // namespace nabla::test

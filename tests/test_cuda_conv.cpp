@@ -414,6 +414,8 @@ TEST_CASE("cuda conv2d kernels: every problem against cuDNN, float") {
     INFO("problem: ", pr.name);
     check_against_cudnn(pr.params(), seed += 10);
   }
+#elif defined(NABLA_CUDA_EMU)
+  MESSAGE("skipped: cuDNN runs only on a real GPU (this build's device is the CUDA emulator)");
 #else
   MESSAGE("skipped: built without cuDNN (no cudnn.h / libcudnn found)");
 #endif

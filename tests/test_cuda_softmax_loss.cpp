@@ -7,7 +7,8 @@
 //   2. cross_entropy and nll_loss on [N, C] logits (a warp per sample; C = 10 and C = 1000)
 //      and on per-pixel [N, C, H, W] maps, with and without class weights, with ignore_index
 //      (the default -100 and a class index), in every reduction mode; an invalid target throws
-//      on the GPU as on the CPU;
+//      on the GPU as on the CPU, at the next host wait (in the call with sync checks), and a
+//      training step waits for nothing (counted by the emulator);
 //   3. binary_cross_entropy_with_logits (with and without a broadcast pos_weight), mse_loss and
 //      l1_loss (inputs away from x == t), every reduction mode, gradients in input and target.
 // Every case starts with gpu_or_skip(): without a GPU it prints why and passes.
@@ -23,6 +24,10 @@
 #include <nabla/nabla.h>
 
 #include "cuda_parity.h"
+
+#ifdef NABLA_CUDA_EMU
+#include <cuda_emu.h>
+#endif
 
 namespace {
 
@@ -162,22 +167,64 @@ TEST_CASE("cuda cross_entropy and nll_loss: per-pixel NCHW targets") {
       }
 }
 
-TEST_CASE("cuda cross_entropy and nll_loss: an invalid target throws, naming it") {
+TEST_CASE("cuda cross_entropy and nll_loss: an invalid target throws at the next wait, naming it") {
   if (!gpu_or_skip()) return;
   using namespace nabla;
   const Tensor x = uniform_values({4, 3, 2}, 40, -1, 1).to(Device::cuda(0));
   std::vector<int64_t> tv = {0, 1, 2, -100, 1, 0, 7, 2};  // 7 at position [3, 0]
   const Tensor t = from_vector<int64_t>(tv, {4, 2}).to(Device::cuda(0));
+  tv[6] = 1;
+  const Tensor valid = from_vector<int64_t>(tv, {4, 2}).to(Device::cuda(0));
+  auto check_message = [](const std::string& msg, const char* op) {
+    CHECK_MESSAGE(msg.find(op) != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("target value 7") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("[3, 0]") != std::string::npos, msg);
+  };
   for (bool ce : {true, false}) {
+    const char* op = ce ? "cross_entropy" : "nll_loss";
+    CAPTURE(op);
+    // The check runs on the device: the call returns, the first host wait reports it.
+    Tensor loss = ce ? cross_entropy(x, t) : nll_loss(x, t);
     try {
-      (void)(ce ? cross_entropy(x, t) : nll_loss(x, t));
+      (void)loss.item<float>();
       FAIL("expected an error for the target 7");
     } catch (const Error& e) {
-      const std::string msg = e.what();
-      CHECK_MESSAGE(msg.find("target value 7") != std::string::npos, msg);
-      CHECK_MESSAGE(msg.find("[3, 0]") != std::string::npos, msg);
+      check_message(e.what(), op);
+    }
+    // Reported once: the device and later calls are fine.
+    CHECK(std::isfinite(cross_entropy(x, valid).item<float>()));
+    // Synchronous checks report it from the call itself.
+    set_sync_checks(true);
+    try {
+      (void)(ce ? cross_entropy(x, t) : nll_loss(x, t));
+      set_sync_checks(false);
+      FAIL("expected an error for the target 7 from the call");
+    } catch (const Error& e) {
+      set_sync_checks(false);
+      check_message(e.what(), op);
     }
   }
+}
+
+TEST_CASE("cuda cross_entropy and nll_loss: a training step makes the host wait for nothing") {
+  if (!gpu_or_skip()) return;
+#ifdef NABLA_CUDA_EMU
+  using namespace nabla;
+  const Tensor x0 = uniform_values({16, 10}, 41, -1, 1).to(Device::cuda(0));
+  const Tensor t = targets({16}, 10, 42, 0, -100).to(Device::cuda(0));
+  Tensor x = x0.clone().detach();
+  x.set_requires_grad(true);
+  const int64_t waits = cuda_emu::host_syncs();
+  for (int step = 0; step < 3; ++step) {
+    Tensor loss =
+        add(cross_entropy(x, t), nll_loss(log_softmax(x, 1), t, Tensor(), Reduction::Sum));
+    loss.backward();
+  }
+  CHECK(cuda_emu::host_syncs() == waits);
+  CHECK(x.grad().to(Device::cpu()).numel() == 160);  // now the host waits, and all is well
+#else
+  MESSAGE("skipped: counting the host's waits needs the CUDA emulator's runtime");
+#endif
 }
 
 TEST_CASE("cuda bce_with_logits, mse_loss, l1_loss: every reduction, input and target grads") {

@@ -1,5 +1,6 @@
 // The caching allocator: size classes, reuse, statistics, the cache limit, failure and misuse
 // errors, and the steady state of a training loop on the host allocator.
+#include <algorithm>
 #include <cstdlib>
 #include <set>
 
@@ -88,6 +89,47 @@ TEST_CASE("freed blocks are reused within their class, statistics follow") {
     a.allocate(10);  // live at destruction: released by the destructor
   }
   CHECK(sys.live.empty());
+}
+
+TEST_CASE("fences: a freed block comes back only after its fence has passed") {
+  FakeSystem sys;
+  // Fences are counters: fence k has passed once `done` reaches k.
+  int64_t recorded = 0, done = 0, waits = 0, released = 0;
+  CachingAllocator a = sys.make();
+  a.set_fences({[&] { return reinterpret_cast<void*>(++recorded); },
+                [&](void* f) { return done >= reinterpret_cast<int64_t>(f); },
+                [&](void* f) {
+                  ++waits;
+                  done = std::max(done, reinterpret_cast<int64_t>(f));
+                },
+                [&](void*) { ++released; }});
+  void* p = a.allocate(1000);
+  a.deallocate(p);
+  CHECK(a.pending_blocks() == 1);
+  CHECK(a.stats().in_use == 0);
+  CHECK(a.stats().reserved == 1024);
+  // The fence has not passed: a request of the same class gets another block.
+  void* q = a.allocate(1000);
+  CHECK(q != p);
+  CHECK(sys.allocs == 2);
+  done = 1;  // the device has read p
+  void* r = a.allocate(1000);
+  CHECK(r == p);
+  CHECK(a.pending_blocks() == 0);
+  CHECK(released == 1);
+  CHECK(waits == 0);
+  // When the system refuses, the allocator waits for the fences instead of failing.
+  a.deallocate(q);
+  sys.refuse = true;
+  CHECK(a.allocate(1000) == q);
+  CHECK(waits == 1);
+  CHECK(a.stats().system_allocs == 2);
+  sys.refuse = false;
+  a.deallocate(r);
+  a.empty_cache();  // waits for r's fence, then returns every cached block
+  CHECK(waits == 2);
+  CHECK(a.pending_blocks() == 0);
+  CHECK(a.stats().reserved == a.stats().in_use);
 }
 
 TEST_CASE("the cache limit sends blocks back to the system beyond it") {

@@ -11,6 +11,8 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <functional>
+#include <string>
 
 #include <nabla/device.h>
 #include <nabla/error.h>
@@ -71,8 +73,17 @@ class Scratch {
 };
 
 // Streaming multiprocessors of the current device (at least 1): grid sizing for split
-// reductions.
+// reductions. Asked once per device, then cached.
 int sm_count();
+
+// Checks of values a kernel computed, without a host wait per call. `words` (n device words,
+// written by work queued on the current stream) are copied back asynchronously; at the next
+// host wait of the backend (synchronize(), a copy to the host) `verdict` reads the copy and
+// returns "" when all is well, or the message of the nabla::Error thrown there. With
+// sync_checks() (NABLA_SYNC_CHECKS=1) the stream is synchronized at once and the error thrown
+// from this call.
+void defer_check(const long long* words, int n,
+                 std::function<std::string(const long long*)> verdict);
 
 constexpr int kThreads = 256;          // default block size of elementwise kernels
 constexpr int64_t kMaxBlocks = 65535;  // grid-stride loops cover the rest

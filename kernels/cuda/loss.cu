@@ -8,10 +8,13 @@
 // backward reuses. The order of operations follows the CPU kernel; exp/log/log1p come from the
 // CUDA math library, so results agree with the CPU to rounding.
 //
-// Invalid targets: the forwards return the first position whose target is neither ignore_index
-// nor in [0, C), like their CPU twins. Each offending thread does an atomicMin of its position
-// into one device word (a minimum is order-independent: the result is deterministic), which is
-// copied back once per call; so a class-index forward synchronizes the stream once.
+// Invalid targets are found on the device, without a host wait per call: each offending thread
+// does an atomicMin of its position into a device word (a minimum is order-independent: the
+// first bad position, as on the CPU), a one-thread kernel fetches the target value there, and
+// defer_check (common.cuh) copies both back asynchronously. The nabla::Error naming the op,
+// the value and the position is thrown at the next host wait (at once with NABLA_SYNC_CHECKS=1);
+// the forwards themselves return -1. Until then the backward may run on the bad targets: it
+// treats them as ignored and reads nothing out of bounds.
 //
 // Versions: 1 (these).
 //   class_rows_kernel     (S == 1, logits [N, C])  one warp per sample n: lanes stride over the
@@ -31,6 +34,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <sstream>
+#include <string>
 
 namespace nabla::cuda {
 
@@ -131,8 +136,9 @@ __global__ void cross_entropy_backward_kernel(
     const int64_t s = k % S, nc = k / S;
     const int64_t c = nc % C, n = nc / C, p = n * S + s;
     const int64_t t = target[p];
-    if (t == ignore_index) {
-      // Ignored logits may be anything (even inf); the gradient is 0, not 0 * NaN.
+    if (t == ignore_index || t < 0 || t >= C) {
+      // Ignored logits may be anything (even inf); the gradient is 0, not 0 * NaN. An invalid
+      // target (reported at the next synchronization) is treated the same way, not read past.
       dx[k] = T(0);
       continue;
     }
@@ -232,18 +238,40 @@ __global__ void diff_backward_kernel(const T* __restrict__ x, const T* __restric
   }
 }
 
-// Runs a class-index forward launch with a fresh "first bad position" word and returns it.
+// bad[1] = target[bad[0]] when a bad position was found; one thread.
+__global__ void bad_target_value_kernel(long long* bad, const int64_t* __restrict__ target) {
+  if (bad[0] != kNoBad) bad[1] = target[bad[0]];
+}
+
+// Runs a class-index forward launch with fresh words (first bad position, its target value)
+// and hands them to defer_check; returns -1 (the error, if any, comes at the next host wait).
 template <typename Launch>
-int64_t with_bad_word(Launch&& launch) {
+int64_t with_target_check(const char* op, const int64_t* target, int64_t N, int64_t C, int64_t S,
+                          int64_t ignore_index, Launch&& launch) {
   const cudaStream_t s = current_stream();
-  Scratch word(sizeof(long long));
-  long long* bad = word.as<long long>();
-  CUDA_CHECK(cudaMemsetAsync(bad, 0x7F, sizeof(long long), s));
+  Scratch words(2 * sizeof(long long));
+  long long* bad = words.as<long long>();
+  CUDA_CHECK(cudaMemsetAsync(bad, 0x7F, 2 * sizeof(long long), s));
   launch(bad, s);
-  long long host = kNoBad;
-  CUDA_CHECK(cudaMemcpyAsync(&host, bad, sizeof(long long), cudaMemcpyDeviceToHost, s));
-  CUDA_CHECK(cudaStreamSynchronize(s));
-  return host == kNoBad ? -1 : int64_t(host);
+  bad_target_value_kernel<<<1, 1, 0, s>>>(bad, target);
+  CUDA_CHECK_LAUNCH();
+  defer_check(bad, 2, [op, N, C, S, ignore_index](const long long* w) -> std::string {
+    if (w[0] == kNoBad) return {};
+    const int64_t p = w[0], n = p / S, sp = p % S;
+    std::ostringstream os;
+    os << op << ": target value " << w[1] << " at position ";
+    if (S == 1)
+      os << "[" << n << "]";
+    else
+      os << "[" << n << ", " << sp << "] (sample " << n << ", position " << sp << " of its " << S
+         << ")";
+    os << " is not a class in [0, " << C << ") (C = " << C << ", ignore_index = " << ignore_index
+       << "); input [" << N << ", " << C << ", " << S << "] as [N, C, S], target [" << N << ", "
+       << S << "]; found on the GPU, reported at the first synchronization after the call"
+       << " (NABLA_SYNC_CHECKS=1 reports it in the call)";
+    return os.str();
+  });
+  return -1;
 }
 
 }  // namespace
@@ -252,15 +280,17 @@ template <typename T>
 int64_t cross_entropy_forward(const T* x, const int64_t* target, const T* weight, T* loss, T* wt,
                               double* lse, int64_t N, int64_t C, int64_t S, int64_t ignore_index) {
   if (N * S == 0) return -1;
-  return with_bad_word([&](long long* bad, cudaStream_t s) {
-    if (S == 1)
-      class_rows_kernel<T><<<grid_for((N + kWarpsPerBlock - 1) / kWarpsPerBlock), kThreads, 0, s>>>(
-          x, target, weight, loss, wt, lse, N, C, ignore_index, bad);
-    else
-      class_cols_kernel<T><<<blocks_for(N * S), kThreads, 0, s>>>(x, target, weight, loss, wt, lse,
-                                                                  N, C, S, ignore_index, bad);
-    CUDA_CHECK_LAUNCH();
-  });
+  return with_target_check(
+      "cross_entropy", target, N, C, S, ignore_index, [&](long long* bad, cudaStream_t s) {
+        if (S == 1)
+          class_rows_kernel<T>
+              <<<grid_for((N + kWarpsPerBlock - 1) / kWarpsPerBlock), kThreads, 0, s>>>(
+                  x, target, weight, loss, wt, lse, N, C, ignore_index, bad);
+        else
+          class_cols_kernel<T><<<blocks_for(N * S), kThreads, 0, s>>>(
+              x, target, weight, loss, wt, lse, N, C, S, ignore_index, bad);
+        CUDA_CHECK_LAUNCH();
+      });
 }
 
 template <typename T>
@@ -278,11 +308,12 @@ template <typename T>
 int64_t nll_loss_forward(const T* x, const int64_t* target, const T* weight, T* loss, T* wt,
                          int64_t N, int64_t C, int64_t S, int64_t ignore_index) {
   if (N * S == 0) return -1;
-  return with_bad_word([&](long long* bad, cudaStream_t s) {
-    nll_forward_kernel<T><<<blocks_for(N * S), kThreads, 0, s>>>(x, target, weight, loss, wt, N, C,
-                                                                 S, ignore_index, bad);
-    CUDA_CHECK_LAUNCH();
-  });
+  return with_target_check("nll_loss", target, N, C, S, ignore_index,
+                           [&](long long* bad, cudaStream_t s) {
+                             nll_forward_kernel<T><<<blocks_for(N * S), kThreads, 0, s>>>(
+                                 x, target, weight, loss, wt, N, C, S, ignore_index, bad);
+                             CUDA_CHECK_LAUNCH();
+                           });
 }
 
 template <typename T>
