@@ -43,8 +43,9 @@ void print_text(const nlohmann::json& s) {
 }  // namespace
 
 void register_segment(CLI::App& app) {
-  CLI::App* segment = app.add_subcommand(
-      "segment", "Semantic segmentation with U-Net: train a model, evaluate a checkpoint.");
+  CLI::App* segment = app.add_subcommand("segment",
+                                         "Semantic segmentation with U-Net: train a model, "
+                                         "evaluate, attack and explain a checkpoint.");
   segment->require_subcommand(1);
 
   auto f = std::make_shared<SegmentTrainFlags>();
@@ -128,6 +129,7 @@ void register_segment(CLI::App& app) {
     print_report(c, s, print_text);
   });
   register_segment_eval(*segment);
+  register_segment_attack(*segment);
 }
 
 }  // namespace nabla::cli

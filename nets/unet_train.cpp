@@ -11,6 +11,7 @@
 #include <nabla/data/image_folder.h>
 #include <nabla/data/loader.h>
 #include <nabla/error.h>
+#include <nabla/io/safetensors.h>
 #include <nabla/io/segmentation.h>
 #include <nabla/metrics/classification.h>
 #include <nabla/metrics/segmentation.h>
@@ -97,6 +98,31 @@ void save_prediction_panel(const std::string& path, const std::string& title, nn
 }
 
 }  // namespace
+
+SegmentationDataOptions checkpoint_data_options(const std::string& checkpoint) {
+  const auto meta = io::load_safetensors(checkpoint).metadata;
+  SegmentationDataOptions o;
+  auto get = [&](const char* key, int64_t& v) {
+    const auto it = meta.find(key);
+    if (it == meta.end()) return;
+    try {
+      v = std::stoll(it->second);
+    } catch (const std::exception&) {
+      NABLA_CHECK(false, "checkpoint ", checkpoint, ": metadata '", key, "' is not an integer: '",
+                  it->second, "'");
+    }
+  };
+  get("classes", o.classes);
+  get("tile", o.tile);
+  get("n_val", o.n_val);
+  get("n_test", o.n_test);
+  int64_t seed = 0;
+  get("seed", seed);
+  o.seed = uint64_t(seed);
+  const auto d = meta.find("data");
+  if (d != meta.end() && d->second != "histology") o.data = d->second;
+  return o;
+}
 
 SegmentationData load_segmentation_data(const SegmentationDataOptions& o, bool with_train) {
   NABLA_CHECK(o.classes >= 2, "segment: --classes must be >= 2, got ", o.classes);

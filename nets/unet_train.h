@@ -55,6 +55,12 @@ struct SegmentationData {
 //   folder or file (load_image_mask_folder's), or the empty split.
 SegmentationData load_segmentation_data(const SegmentationDataOptions& o, bool with_train = true);
 
+// ensures: the data options a checkpoint written by train_segmenter was trained with, read from
+//   its metadata (classes, tile, n_val, n_test, seed; "data" when it names a folder); a key the
+//   file lacks (a PyTorch state_dict) keeps the default of SegmentationDataOptions. Errors name
+//   the file.
+SegmentationDataOptions checkpoint_data_options(const std::string& checkpoint);
+
 struct SegmentationTraining {
   int64_t base = 16;             // UNet width of the first level
   bool bilinear = false;         // decoder: transposed convolutions (false) or bilinear upsampling

@@ -770,3 +770,91 @@ TEST_CASE("segment train --data: an image+mask folder split 8/1/1, and bad input
   CHECK(foreign.out.find("does not hold a UNet") != std::string::npos);
   std::filesystem::remove_all(dir);
 }
+
+namespace {
+
+// A small U-Net checkpoint trained once per test process (three epochs on 32x32 tiles: it finds
+// the background and the large nuclei), shared by the segment attack and saliency tests.
+std::string tiny_segmenter() {
+  const std::string dir = scratch("segment_tiny");
+  const std::string model = dir + "/model.safetensors";
+  if (!std::filesystem::exists(model)) {
+    Run r = run(kBin + "/nabla segment train --quiet --epochs 3 --n-train 192 --n-val 16 " +
+                "--n-test 16 --tile 32 --base 8 --batch 8 --lr 0.01 --threads 1 --seed 1 --out " +
+                dir + " >/dev/null");
+    REQUIRE(r.status == 0);
+  }
+  return model;
+}
+
+// The numbers of a text line after its first word, e.g. "clean 0.2266 0.9189 ..." -> {0.2266, ...}.
+std::vector<double> numbers_of_line(const std::string& text, const std::string& first_word) {
+  const size_t at = text.find("\n" + first_word + " ");
+  REQUIRE_MESSAGE(at != std::string::npos, first_word << " in " << text);
+  const std::string line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  std::vector<double> v;
+  const char* p = line.c_str() + first_word.size();
+  char* end = nullptr;
+  for (double d = std::strtod(p, &end); end != p; d = std::strtod(p, &end)) {
+    v.push_back(d);
+    p = end;
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("segment attack: pgd and targeted lower the scores within eps; the text is the json") {
+  const std::string model = tiny_segmenter(), out = scratch("segment_attack");
+  const std::string common = kBin + "/nabla segment attack --checkpoint " + model +
+                             " --test-limit 8 --threads 1 --eps 0.05 --steps 5 --out " + out;
+  Run j = run(common + " --method pgd --json");
+  REQUIRE_MESSAGE(j.status == 0, j.out);
+  const nlohmann::json pj = nlohmann::json::parse(j.out);
+  CHECK(pj["n"].get<int64_t>() == 8);
+  CHECK(pj["alpha"].get<double>() == doctest::Approx(2.5 * 0.05 / 5));
+  // Untargeted PGD ascends the per-pixel CE: the loss rises, the scores fall.
+  CHECK(pj["attacked"]["loss"].get<double>() > pj["clean"]["loss"].get<double>());
+  CHECK(pj["attacked"]["pixel_accuracy"].get<double>() <
+        pj["clean"]["pixel_accuracy"].get<double>());
+  CHECK(pj["attacked"]["miou_all"].get<double>() < pj["clean"]["miou_all"].get<double>());
+  CHECK(pj["perturbation"]["max_linf"].get<double>() <= 0.05 + 1e-6);
+  CHECK(pj["perturbation"]["mean_linf"].get<double>() > 0.045);
+  CHECK(std::filesystem::file_size(out + "/attack_panel.png") > 5000);
+
+  // The text report prints the same numbers.
+  Run t = run(common + " --method pgd --quiet");
+  REQUIRE(t.status == 0);
+  for (const char* row : {"clean", "attacked"}) {
+    const std::vector<double> v = numbers_of_line(t.out, row);
+    REQUIRE(v.size() >= 4);
+    CHECK(std::fabs(v[0] - pj[row]["loss"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[1] - pj[row]["pixel_accuracy"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[2] - pj[row]["miou"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[3] - pj[row]["miou_all"].get<double>()) < 6e-5);
+  }
+
+  // Targeted toward the background: more pixels predicted as background, the nuclei's mIoU falls.
+  Run tg = run(common + " --method targeted --target-class 0 --json");
+  REQUIRE_MESSAGE(tg.status == 0, tg.out);
+  const nlohmann::json tj = nlohmann::json::parse(tg.out);
+  CHECK(tj["target_class"].get<int64_t>() == 0);
+  CHECK(tj["attacked"]["target_fraction"].get<double>() >
+        tj["clean"]["target_fraction"].get<double>());
+  CHECK(tj["attacked"]["miou"].get<double>() < tj["clean"]["miou"].get<double>());
+  CHECK(tj["perturbation"]["max_linf"].get<double>() <= 0.05 + 1e-6);
+
+  Run fg = run(common + " --method fgsm --json");
+  REQUIRE(fg.status == 0);
+  const nlohmann::json fj = nlohmann::json::parse(fg.out);
+  CHECK(fj["steps"].get<int64_t>() == 1);
+  CHECK(fj["perturbation"]["mean_linf"].get<double>() > 0.045);
+
+  Run bad = run(common + " --method targeted --target-class 9 2>&1");
+  CHECK(bad.status != 0);
+  CHECK_MESSAGE(bad.out.find("--target-class 9 is outside [0, 6)") != std::string::npos, bad.out);
+  Run none = run(kBin + "/nabla segment attack --checkpoint /nonexistent.safetensors 2>&1");
+  CHECK(none.status != 0);
+  CHECK(none.out.find("/nonexistent.safetensors") != std::string::npos);
+  std::filesystem::remove_all(out);
+}
