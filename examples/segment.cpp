@@ -130,6 +130,7 @@ void register_segment(CLI::App& app) {
   });
   register_segment_eval(*segment);
   register_segment_attack(*segment);
+  register_segment_saliency(*segment);
 }
 
 }  // namespace nabla::cli

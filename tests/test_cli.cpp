@@ -23,6 +23,7 @@
 #include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/nabla.h>
+#include <nets/unet.h>
 
 #include "gradcheck.h"
 
@@ -856,5 +857,74 @@ TEST_CASE("segment attack: pgd and targeted lower the scores within eps; the tex
   Run none = run(kBin + "/nabla segment attack --checkpoint /nonexistent.safetensors 2>&1");
   CHECK(none.status != 0);
   CHECK(none.out.find("/nonexistent.safetensors") != std::string::npos);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("segment saliency: the map is |d l_seg / dx| by central differences in float64") {
+  const std::string model = tiny_segmenter(), out = scratch("segment_saliency");
+  Run r = run(kBin + "/nabla segment saliency --json --checkpoint " + model +
+              " --test-limit 2 --threads 1 --region 4,6,20,26 --out " + out + " --save-npy " + out);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n"].get<int64_t>() == 2);
+  CHECK(j["region_area"].get<double>() == doctest::Approx(16.0 * 20 / (32 * 32)));
+  CHECK(std::filesystem::file_size(out + "/saliency_panel.png") > 3000);
+  const nabla::Tensor S = nabla::load_npy(out + "/saliency.npy");
+  const nabla::Tensor x = nabla::load_npy(out + "/images.npy");
+  const nabla::Tensor m = nabla::load_npy(out + "/masks.npy");
+  REQUIRE(S.shape() == nabla::Shape{2, 32, 32});
+  // The same loss in float64 through the checkpoint: l(x) = mean CE over the region's pixels.
+  std::shared_ptr<nabla::nets::UNet> net = nabla::nets::load_unet(model);
+  net->eval();
+  net->to(nabla::DType::Float64);
+  const nabla::Tensor x64 = x.to(nabla::DType::Float64).contiguous();
+  auto l_seg = [&](const nabla::Tensor& xi, int64_t n) {
+    nabla::NoGradGuard ng;
+    const nabla::Tensor ce = nabla::cross_entropy((*net)(xi), m.slice(n, n + 1).contiguous(),
+                                                  nabla::Tensor(), nabla::Reduction::None);
+    const std::vector<double> c = ce.to_vector<double>();
+    double s = 0;
+    for (int64_t i = 4; i < 20; ++i)
+      for (int64_t k = 6; k < 26; ++k) s += c[size_t(i * 32 + k)];
+    return s / (16.0 * 20.0);
+  };
+  const double h = 1e-5;
+  double worst = 0, scale = 0;
+  for (int64_t n = 0; n < 2; ++n) {
+    CHECK(j["images"][size_t(n)]["loss"].get<double>() ==
+          doctest::Approx(l_seg(x64.slice(n, n + 1).contiguous(), n)).epsilon(1e-4));
+    // Pixels inside the region, on its border and far outside it (where the map is small but,
+    // through the receptive field, not zero).
+    for (auto [i, k] :
+         std::vector<std::pair<int64_t, int64_t>>{{10, 10}, {4, 6}, {19, 25}, {0, 31}, {28, 2}}) {
+      double fd = 0;
+      for (int64_t c = 0; c < 3; ++c) {
+        nabla::Tensor xp = x64.slice(n, n + 1).clone(), xm = x64.slice(n, n + 1).clone();
+        xp.data<double>()[(c * 32 + i) * 32 + k] += h;
+        xm.data<double>()[(c * 32 + i) * 32 + k] -= h;
+        fd = std::max(fd, std::fabs((l_seg(xp, n) - l_seg(xm, n)) / (2 * h)));
+      }
+      const double got = S.data<float>()[(n * 32 + i) * 32 + k];
+      MESSAGE("image ", n, " pixel (", i, ", ", k, "): S ", got, ", central difference ", fd);
+      worst = std::max(worst, std::fabs(got - fd));
+      scale = std::max(scale, fd);
+    }
+  }
+  CHECK(worst < 2e-3 * scale + 1e-7);
+  // The region concentrates the map: most of its sum lies inside the rectangle.
+  CHECK(j["images"][0]["mass_in_region"].get<double>() > j["region_area"].get<double>());
+
+  Run text = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                 " --test-limit 1 --threads 1 --out " + out);
+  CHECK(text.status == 0);
+  CHECK(text.out.find("every pixel") != std::string::npos);
+  Run bad = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                " --region 4,6,40,26 --out " + out + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK_MESSAGE(bad.out.find("y1 <= 32") != std::string::npos, bad.out);
+  Run three = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                  " --region 1,2,3 --out " + out + " 2>&1");
+  CHECK(three.status != 0);
+  CHECK(three.out.find("four integers") != std::string::npos);
   std::filesystem::remove_all(out);
 }
