@@ -104,5 +104,6 @@ void register_segment(CLI::App& app);
 void register_segment_eval(CLI::App& segment);      // under `segment`
 void register_segment_attack(CLI::App& segment);    // under `segment`
 void register_segment_saliency(CLI::App& segment);  // under `segment`
+void register_segment_study(CLI::App& segment);     // under `segment`
 
 }  // namespace nabla::cli

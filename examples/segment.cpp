@@ -131,6 +131,7 @@ void register_segment(CLI::App& app) {
   register_segment_eval(*segment);
   register_segment_attack(*segment);
   register_segment_saliency(*segment);
+  register_segment_study(*segment);
 }
 
 }  // namespace nabla::cli

@@ -124,7 +124,48 @@ SegmentationDataOptions checkpoint_data_options(const std::string& checkpoint) {
   return o;
 }
 
+namespace {
+
+// The training split of o.train_npy, checked against the val split's tiles.
+std::shared_ptr<data::TensorSource> load_train_npy(const SegmentationDataOptions& o,
+                                                   const data::Source& val) {
+  const fs::path dir(o.train_npy);
+  const std::string ip = (dir / "images.npy").string(), mp = (dir / "masks.npy").string();
+  const Tensor images = load_npy(ip), masks = load_npy(mp);
+  const data::Example v = val.get(0);
+  NABLA_CHECK(images.dim() == 4 && is_floating(images.dtype()) && masks.dim() == 3 &&
+                  masks.dtype() == DType::Int64 && images.size(0) == masks.size(0) &&
+                  images.size(0) >= 1 && images.size(1) == v["image"].size(0) &&
+                  images.size(2) == masks.size(1) && images.size(3) == masks.size(2) &&
+                  images.size(2) == v["image"].size(1) && images.size(3) == v["image"].size(2),
+              "segment: ", ip, " ", images.str(), " and ", mp, " ", masks.str(),
+              " must be float [N, C, H, W] and int64 [N, H, W] with the val split's image shape ",
+              shape_str(v["image"].shape()));
+  for (int64_t m : masks.to_vector<int64_t>())
+    NABLA_CHECK(m >= 0 && m < o.classes, "segment: ", mp, " holds class ", m, ", outside [0, ",
+                o.classes, ")");
+  const Tensor im = images.to(DType::Float32);
+  const int64_t n = o.train_limit > 0 ? std::min(o.train_limit, im.size(0)) : im.size(0);
+  return std::make_shared<data::TensorSource>(data::Example{
+      {"image", im.slice(0, n).contiguous()}, {"mask", masks.slice(0, n).contiguous()}});
+}
+
+SegmentationData load_segmentation_data_base(const SegmentationDataOptions& o, bool with_train);
+
+}  // namespace
+
 SegmentationData load_segmentation_data(const SegmentationDataOptions& o, bool with_train) {
+  SegmentationData d = load_segmentation_data_base(o, with_train && o.train_npy.empty());
+  if (with_train && !o.train_npy.empty()) {
+    d.train = load_train_npy(o, *d.val);
+    d.description += ", training split from " + o.train_npy;
+  }
+  return d;
+}
+
+namespace {
+
+SegmentationData load_segmentation_data_base(const SegmentationDataOptions& o, bool with_train) {
   NABLA_CHECK(o.classes >= 2, "segment: --classes must be >= 2, got ", o.classes);
   SegmentationData d;
   d.class_names = class_names_for(o.classes);
@@ -188,6 +229,8 @@ SegmentationData load_segmentation_data(const SegmentationDataOptions& o, bool w
   return d;
 }
 
+}  // namespace
+
 void to_json(json& j, const SegmentationTraining& c) {
   j = {{"base", c.base},
        {"bilinear", c.bilinear},
@@ -208,6 +251,7 @@ void to_json(json& j, const SegmentationTraining& c) {
        {"n_test", c.data.n_test},
        {"train_limit", c.data.train_limit},
        {"test_limit", c.data.test_limit},
+       {"train_npy", c.data.train_npy},
        {"out", c.out},
        {"checkpoint_every", c.checkpoint_every},
        {"device", c.device},
@@ -243,6 +287,7 @@ void from_json(const json& j, SegmentationTraining& c) {
   get("n_test", c.data.n_test);
   get("train_limit", c.data.train_limit);
   get("test_limit", c.data.test_limit);
+  get("train_npy", c.data.train_npy);
   get("out", c.out);
   get("checkpoint_every", c.checkpoint_every);
   get("device", c.device);

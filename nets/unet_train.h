@@ -40,6 +40,10 @@ struct SegmentationDataOptions {
   int64_t n_train = 1024, n_val = 128, n_test = 256;
   uint64_t seed = 0;                        // generator: the data seed
   int64_t train_limit = 0, test_limit = 0;  // > 0: the first N items of train / test only
+  // A folder with images.npy (float [N, 3, H, W] in [0, 1]) and masks.npy (int64 [N, H, W]) that
+  // replaces the training split (val and test still come from `data` or the generator): how
+  // training sets made of perturbed images (segment study) are trained on.
+  std::string train_npy;
 };
 
 struct SegmentationData {
@@ -49,7 +53,8 @@ struct SegmentationData {
 };
 
 // requires: o.classes >= 2; generator sizes as HistologySource takes them, n_* >= 1; a folder
-//   as described above. with_train false skips the train split (eval).
+//   as described above; o.train_npy empty or a folder as described there, with tiles of the
+//   val split's size and masks in [0, classes). with_train false skips the train split (eval).
 // ensures: the three splits, each materialized in memory, and the class names (the histology
 //   names for the generator and for folders of 6 classes, "0".."K-1" otherwise). Errors name the
 //   folder or file (load_image_mask_folder's), or the empty split.

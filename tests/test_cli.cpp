@@ -928,3 +928,64 @@ TEST_CASE("segment saliency: the map is |d l_seg / dx| by central differences in
   CHECK(three.out.find("four integers") != std::string::npos);
   std::filesystem::remove_all(out);
 }
+
+TEST_CASE(
+    "segment study: both tables beside the paper's, the figures, and a rerun reads the cache") {
+  const std::string out = scratch("segment_study");
+  std::filesystem::remove_all(out);
+  const std::string cmd = kBin +
+                          "/nabla segment study --tile 16 --base 4 --n-train 6 --n-test 4 "
+                          "--epochs 3 --layered-steps 2 --eval-steps 3 --threads 1 --out " +
+                          out;
+  Run r = run(cmd + " --json");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* t : {"table1_clean", "table2_pgd_background"}) {
+    REQUIRE(j[t].size() == 4);
+    for (int m = 0; m < 4; ++m) {
+      CAPTURE(m);
+      CHECK(j[t][size_t(m)]["model"].get<int>() == m + 1);
+      CHECK(j[t][size_t(m)]["loss"].get<double>() > 0);
+      CHECK(j[t][size_t(m)]["pixel_accuracy"].get<double>() >= 0);
+      CHECK(j[t][size_t(m)]["pixel_accuracy"].get<double>() <= 1);
+    }
+  }
+  CHECK(j["table1_clean"][0]["paper_loss"].get<double>() == 0.4959);
+  CHECK(j["table2_pgd_background"][3]["paper_accuracy"].get<double>() == 0.8726);
+  // Table 2's attack stays in the eps ball and moves the predictions toward the background.
+  for (const auto& row : j["table2_pgd_background"])
+    CHECK(row["max_linf"].get<double>() <= 0.01 + 1e-6);
+  CHECK(j["table2_attack"]["steps"].get<int64_t>() == 3);
+  // Method 1 stacks one eps ball per class present; method 2 never raises the loss, and greedy
+  // never beats the exhaustive search.
+  CHECK(j["method1"]["max_linf"].get<double>() > 0.01 + 1e-6);
+  CHECK(j["method1"]["max_linf"].get<double>() <= 6 * 0.01 + 1e-6);
+  CHECK(j["method2"]["candidates_per_tile"].get<int64_t>() == 729);
+  CHECK(j["method2"]["mean_loss_best"].get<double>() <=
+        j["method2"]["mean_loss_clean"].get<double>() + 1e-6);
+  CHECK(j["method2"]["greedy"]["mean_loss_greedy"].get<double>() >=
+        j["method2"]["greedy"]["mean_loss_exhaustive"].get<double>() - 1e-6);
+  int64_t tiles = 0;
+  for (const auto& [key, n] : j["method2"]["choice_histogram"].items()) {
+    CHECK(key.size() == 6);
+    tiles += n.get<int64_t>();
+  }
+  CHECK(tiles == 6);
+  // Model 4 trains on three copies of the set for a third of the epochs.
+  CHECK(j["training"][3]["epochs"].get<int64_t>() == 1);
+  CHECK(j["training"][0]["epochs"].get<int64_t>() == 3);
+  const nabla::Tensor u = nabla::load_npy(out + "/data/union/images.npy");
+  CHECK(u.shape() == nabla::Shape{18, 3, 16, 16});
+  for (const auto& f : j["figures"]) CHECK(std::filesystem::file_size(f.get<std::string>()) > 3000);
+
+  // A second run finds every stage in the folder: the same numbers, printed as text.
+  Run t = run(cmd + " --quiet");
+  REQUIRE(t.status == 0);
+  const std::vector<double> row1 = numbers_of_line(t.out, "1");
+  REQUIRE(row1.size() == 6);
+  CHECK(std::fabs(row1[0] - j["table1_clean"][0]["loss"].get<double>()) < 6e-5);
+  CHECK(std::fabs(row1[1] - j["table1_clean"][0]["pixel_accuracy"].get<double>()) < 6e-5);
+  CHECK(row1[4] == 0.4959);
+  CHECK(t.out.find("Table 2: PGD-3 toward the full-area background") != std::string::npos);
+  std::filesystem::remove_all(out);
+}
