@@ -407,9 +407,9 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
                                 "predictions under PGD-" + std::to_string(o.eval_steps) +
                                     " toward the background, eps " +
                                     std::to_string(o.eps).substr(0, 5),
-                                {"image", "true mask", "model 1 clean", "model 1 attacked",
-                                 "model 2 attacked", "model 3 attacked", "model 4 attacked"},
-                                rows, d.class_names, palette);
+                                {"image", "true mask", "m1 clean", "m1 attacked", "m2 attacked",
+                                 "m3 attacked", "m4 attacked"},
+                                rows, d.class_names, palette, o.tile <= 32 ? 3 : 2);
   }
   {
     io::PlotPanel p{"validation loss (cross-entropy) of the four models",

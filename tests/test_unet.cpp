@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 
+#include <unistd.h>
+
 #include <nabla/data/histology.h>
 #include <nabla/data/loader.h>
 #include <nabla/io/safetensors.h>
@@ -270,4 +272,37 @@ TEST_CASE("parse_class_weights: K non-negative numbers") {
   check_error([] { nets::parse_class_weights("1,x", 2); }, {"'x'"});
   check_error([] { nets::parse_class_weights("1,-1", 2); }, {"'-1'"});
   check_error([] { nets::parse_class_weights("0,0", 2); }, {"all 0"});
+}
+
+TEST_CASE(
+    "load_segmentation_data: train_npy replaces the training split; bad arrays name the file") {
+  const std::string dir =
+      (std::filesystem::temp_directory_path() / ("nabla_unet_npy_" + std::to_string(::getpid())))
+          .string();
+  std::filesystem::create_directories(dir);
+  Generator g(3);
+  const Tensor images = rand({5, 3, 16, 16}, DType::Float32, Device::cpu(), &g);
+  const Tensor masks = randint(0, 6, {5, 16, 16}, &g);
+  save_npy(dir + "/images.npy", images);
+  save_npy(dir + "/masks.npy", masks);
+  nets::SegmentationDataOptions o;
+  o.tile = 16;
+  o.n_train = 3;
+  o.n_val = 2;
+  o.n_test = 2;
+  o.train_npy = dir;
+  const nets::SegmentationData d = nets::load_segmentation_data(o);
+  REQUIRE(d.train->size() == 5);
+  CHECK(d.train->get(4)["image"].to_vector<float>() == images.slice(4, 5).to_vector<float>());
+  CHECK(d.train->get(2)["mask"].to_vector<int64_t>() == masks.slice(2, 3).to_vector<int64_t>());
+  CHECK(d.val->size() == 2);
+  CHECK(d.description.find("training split from " + dir) != std::string::npos);
+  // The val split's tiles are 16x16: 32x32 arrays are refused, naming the file and both shapes.
+  o.tile = 32;
+  check_error([&] { nets::load_segmentation_data(o); },
+              {dir + "/images.npy", "[5, 3, 16, 16]", "[3, 32, 32]"});
+  o.tile = 16;
+  save_npy(dir + "/masks.npy", full({5, 16, 16}, 7.0, DType::Int64));
+  check_error([&] { nets::load_segmentation_data(o); }, {dir + "/masks.npy", "class 7", "[0, 6)"});
+  std::filesystem::remove_all(dir);
 }
