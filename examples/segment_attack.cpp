@@ -18,11 +18,11 @@
 #include <string>
 #include <vector>
 
+#include <nabla/attack/figure.h>
 #include <nabla/attack/segmentation.h>
 #include <nabla/data/histology.h>
 #include <nabla/error.h>
 #include <nabla/io/progress.h>
-#include <nabla/io/segmentation.h>
 #include <nabla/ops.h>
 #include <nabla/train/evaluate.h>
 #include <nets/unet.h>
@@ -77,14 +77,6 @@ void print_text(const nlohmann::json& j) {
                 fmt(j["clean"]["per_class_iou"][k]).c_str(),
                 fmt(j["attacked"]["per_class_iou"][k]).c_str());
   std::printf("\nwrote %s\n", j["panel"].get<std::string>().c_str());
-}
-
-// The fraction of pixels where pred equals mask (both int64 [H, W]).
-double pixel_accuracy(const Tensor& pred, const Tensor& mask) {
-  const auto p = pred.to_vector<int64_t>(), m = mask.to_vector<int64_t>();
-  int64_t c = 0;
-  for (size_t k = 0; k < m.size(); ++k) c += p[k] == m[k];
-  return double(c) / double(std::max<size_t>(m.size(), 1));
 }
 
 // The summary of one evaluation, with the fraction of pixels predicted as `target` (>= 0).
@@ -154,31 +146,14 @@ void run_attack(SegmentAttackFlags& f) {
   std::filesystem::create_directories(f.c.out);
   const std::string panel = (std::filesystem::path(f.c.out) / "attack_panel.png").string();
   {
-    const auto palette = io::segmentation_palette(K);
-    std::vector<io::PanelRow> rows;
-    const double scale = f.eps > 0 ? 0.5 / f.eps : 0;
-    for (int64_t i = 0; i < std::min(f.rows, N); ++i) {
-      const Tensor xi = x.slice(i, i + 1).squeeze(0), ai = a.x_adv.slice(i, i + 1).squeeze(0);
-      const Tensor delta = clamp(add(mul(sub(ai, xi), scale), 0.5), 0.0, 1.0);
-      const Tensor yi = y.slice(i, i + 1).squeeze(0);
-      const Tensor p0 = clean.pred.slice(i, i + 1).squeeze(0),
-                   p1 = attacked.pred.slice(i, i + 1).squeeze(0);
-      char label[96];
-      std::snprintf(label, sizeof label, "#%lld\npixel acc\n%.3f -> %.3f", (long long)i,
-                    pixel_accuracy(p0, yi), pixel_accuracy(p1, yi));
-      rows.push_back({label,
-                      {xi.to(DType::Float32), delta.to(DType::Float32), ai.to(DType::Float32),
-                       io::colorize_mask(yi, palette), io::colorize_mask(p0, palette),
-                       io::colorize_mask(p1, palette)}});
-    }
+    const int64_t R = std::min(f.rows, N);
     char title[160];
     std::snprintf(title, sizeof title, "segment attack: %s, eps %.4g, %d steps%s", f.method.c_str(),
                   opt.eps, opt.steps,
                   target >= 0 ? (", toward " + d.class_names[size_t(target)]).c_str() : "");
-    io::save_segmentation_panel(
-        panel, title,
-        {"image", "perturbation", "adversarial", "true mask", "pred clean", "pred attacked"}, rows,
-        d.class_names, palette);
+    attack::save_segmentation_attack_figure(
+        panel, *net, x.slice(0, R).contiguous(), a.x_adv.slice(0, R).contiguous(),
+        y.slice(0, R).contiguous(), d.class_names, opt.eps > 0 ? opt.eps : 1.0, dev, title);
   }
 
   nlohmann::json j = {{"checkpoint", f.checkpoint},

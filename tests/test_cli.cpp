@@ -310,8 +310,14 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   CHECK(j["weight_gradient_kernels_in_grad_x"].get<int>() == 0);
   for (const char* f :
        {"/report.md", "/report.json", "/predictions.png", "/saliency.png", "/classify/curves.png",
-        "/classify/metrics.csv", "/classify/model.safetensors"})
+        "/classify/metrics.csv", "/classify/model.safetensors", "/segment_attack.png",
+        "/segment/val_predictions.png", "/segment/model.safetensors"})
     CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
+  // The segmentation section: the U-Net finds nuclei, and the attack toward the background
+  // takes mIoU away.
+  CHECK(j["segment"]["n_test"].get<int64_t>() == 32);
+  CHECK(j["segment"]["test_miou"].get<double>() > 0.15);
+  CHECK(j["segment"]["attacked_miou"].get<double>() < j["segment"]["test_miou"].get<double>());
 }
 
 TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {
