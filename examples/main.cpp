@@ -11,6 +11,9 @@
 //   nabla data histology   a preview of the procedural histology tiles and their class balance
 //   nabla segment train    train a U-Net on the histology tiles (or an image+mask folder)
 //   nabla segment eval     loss, pixel accuracy, IoU/Dice per class, mIoU of a U-Net checkpoint
+//   nabla segment attack   FGSM, PGD, targeted PGD on a U-Net: scores before and after, a panel
+//   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
+//   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 #include <cstdio>
 #include <exception>
 #include <new>
