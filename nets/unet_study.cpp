@@ -217,6 +217,23 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
                     {"seed", o.seed},
                     {"device", dev.str()}};
   out["class_names"] = d.class_names;
+  // The cached stages are only valid for the options that made them: a folder started with other
+  // options is refused (the device may change, the numbers do not depend on it).
+  {
+    json key = out["options"];
+    key.erase("device");
+    const fs::path f = st.root / "options.json";
+    if (fs::exists(f)) {
+      const json saved = read_json(f);
+      for (const auto& [name, value] : key.items())
+        NABLA_CHECK(saved.contains(name) && saved[name] == value,
+                    "segment study: ", st.root.string(), " holds a study run with ", name, " = ",
+                    saved.contains(name) ? saved[name].dump() : std::string("(none)"), ", not ",
+                    value.dump(), "; use another --out or the same options");
+    } else {
+      write_json(f, key);
+    }
+  }
   json summaries = json::array();
 
   // 1. model 1

@@ -21,7 +21,8 @@
 //
 // Every stage writes its result under `out` and is skipped when the result is there, so a killed
 // study continues where it stopped when run again (a model's training resumes from its last
-// checkpoint through engine/train).
+// checkpoint through engine/train). out/options.json records the options; a rerun with other
+// options in the same folder is an error naming the first one that differs.
 #pragma once
 
 #include <cstdint>

@@ -939,10 +939,11 @@ TEST_CASE(
     "segment study: both tables beside the paper's, the figures, and a rerun reads the cache") {
   const std::string out = scratch("segment_study");
   std::filesystem::remove_all(out);
-  const std::string cmd = kBin +
-                          "/nabla segment study --tile 16 --base 4 --n-train 6 --n-test 4 "
-                          "--epochs 3 --layered-steps 2 --eval-steps 3 --threads 1 --out " +
-                          out;
+  const std::string base = kBin +
+                           "/nabla segment study --tile 16 --base 4 --n-train 6 --n-test 4 "
+                           "--layered-steps 2 --eval-steps 3 --threads 1 --out " +
+                           out;
+  const std::string cmd = base + " --epochs 3";
   Run r = run(cmd + " --json");
   REQUIRE_MESSAGE(r.status == 0, r.out);
   const nlohmann::json j = nlohmann::json::parse(r.out);
@@ -993,5 +994,9 @@ TEST_CASE(
   CHECK(std::fabs(row1[1] - j["table1_clean"][0]["pixel_accuracy"].get<double>()) < 6e-5);
   CHECK(row1[4] == 0.4959);
   CHECK(t.out.find("Table 2: PGD-3 toward the full-area background") != std::string::npos);
+  // Other options in the same folder would mix stages of two studies: refused, naming the option.
+  Run other = run(base + " --epochs 2 --quiet 2>&1");
+  CHECK(other.status != 0);
+  CHECK_MESSAGE(other.out.find("epochs = 3, not 2") != std::string::npos, other.out);
   std::filesystem::remove_all(out);
 }
