@@ -158,6 +158,7 @@ void run_attack(SegmentAttackFlags& f) {
 
   nlohmann::json j = {{"checkpoint", f.checkpoint},
                       {"data", d.description},
+                      {"device", dev.str()},
                       {"n", N},
                       {"method", f.method},
                       {"objective", opt.objective.name()},

@@ -169,6 +169,7 @@ void run_saliency(SegmentSaliencyFlags& f) {
   nlohmann::json j = {
       {"checkpoint", f.checkpoint},
       {"data", d.description},
+      {"device", dev.str()},
       {"n", N},
       {"against", f.against == "pred" ? "prediction" : "true mask"},
       {"region", {reg.y0, reg.x0, reg.y1, reg.x1}},

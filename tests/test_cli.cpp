@@ -787,7 +787,8 @@ std::string tiny_segmenter() {
   const std::string model = dir + "/model.safetensors";
   if (!std::filesystem::exists(model)) {
     Run r = run(kBin + "/nabla segment train --quiet --epochs 3 --n-train 192 --n-val 16 " +
-                "--n-test 16 --tile 32 --base 8 --batch 8 --lr 0.01 --threads 1 --seed 1 --out " +
+                "--n-test 16 --tile 32 --base 8 --batch 8 --lr 0.01 --threads 1 --seed 1 --device "
+                "cpu --out " +
                 dir + " >/dev/null");
     REQUIRE(r.status == 0);
   }
@@ -998,5 +999,45 @@ TEST_CASE(
   Run other = run(base + " --epochs 2 --quiet 2>&1");
   CHECK(other.status != 0);
   CHECK_MESSAGE(other.out.find("epochs = 3, not 2") != std::string::npos, other.out);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("segment attack and saliency --device cuda: the GPU reports the CPU's numbers") {
+  if (!nabla::cuda_available()) {
+    MESSAGE("skipped: no CUDA GPU on this machine");
+    return;
+  }
+  const std::string model = tiny_segmenter(), out = scratch("segment_cuda");
+  const std::string attack = kBin + "/nabla segment attack --checkpoint " + model +
+                             " --method targeted --eps 0.03 --steps 3 --test-limit 4 --threads 1 "
+                             "--json --out " +
+                             out + " --device ";
+  Run c = run(attack + "cpu"), g = run(attack + "cuda");
+  REQUIRE_MESSAGE(c.status == 0, c.out);
+  REQUIRE_MESSAGE(g.status == 0, g.out);
+  const nlohmann::json jc = nlohmann::json::parse(c.out), jg = nlohmann::json::parse(g.out);
+  CHECK(jg["device"] == "cuda:0");
+  for (const char* k : {"clean", "attacked"}) {
+    CAPTURE(k);
+    CHECK(jg[k]["loss"].get<double>() ==
+          doctest::Approx(jc[k]["loss"].get<double>()).epsilon(1e-4));
+    // A pixel whose two top logits are within rounding may flip: allow 1 in 1000.
+    CHECK(jg[k]["pixel_accuracy"].get<double>() ==
+          doctest::Approx(jc[k]["pixel_accuracy"].get<double>()).epsilon(1e-3));
+  }
+  CHECK(jg["perturbation"]["max_linf"].get<double>() <= 0.03 + 1e-6);
+  const std::string saliency = kBin + "/nabla segment saliency --checkpoint " + model +
+                               " --test-limit 2 --region 4,4,20,20 --threads 1 --json --out " +
+                               out + " --device ";
+  Run sc = run(saliency + "cpu"), sg = run(saliency + "cuda");
+  REQUIRE_MESSAGE(sc.status == 0, sc.out);
+  REQUIRE_MESSAGE(sg.status == 0, sg.out);
+  const nlohmann::json a = nlohmann::json::parse(sc.out), b = nlohmann::json::parse(sg.out);
+  for (size_t i = 0; i < 2; ++i)
+    for (const char* k : {"loss", "max", "mean", "mass_in_region"}) {
+      CAPTURE(k);
+      CHECK(b["images"][i][k].get<double>() ==
+            doctest::Approx(a["images"][i][k].get<double>()).epsilon(1e-4));
+    }
   std::filesystem::remove_all(out);
 }
