@@ -812,7 +812,7 @@ std::vector<double> numbers_of_line(const std::string& text, const std::string& 
 
 }  // namespace
 
-TEST_CASE("segment attack: pgd and targeted lower the scores within eps; the text is the json") {
+TEST_CASE("segment attack: pgd and targeted lower the scores within eps, the text is the json") {
   const std::string model = tiny_segmenter(), out = scratch("segment_attack");
   const std::string common = kBin + "/nabla segment attack --checkpoint " + model +
                              " --test-limit 8 --threads 1 --eps 0.05 --steps 5 --out " + out;

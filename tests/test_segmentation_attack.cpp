@@ -134,7 +134,7 @@ TEST_CASE("layered_pgd: one FGSM step per present class, in ascending order, acc
                        doctest::Contains("outside [0, 3)"), Error);
 }
 
-TEST_CASE("sign_choice: the exhaustive search finds the best of all 3^K candidates; greedy") {
+TEST_CASE("sign_choice: the exhaustive search finds the best of all 3^K candidates, and greedy") {
   const int64_t K = 3;
   TinySegmenter f(K, 5);
   const Problem p = problem(4, K, 6);
