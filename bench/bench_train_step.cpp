@@ -6,6 +6,12 @@
 //   fashioncnn_forward_backward    forward, loss and backward, no optimizer step
 //   fashioncnn_pgd10               PGD-10 (L-inf, eps 0.1, alpha 0.01, no random start, no early
 //                                  stop) on a batch of 256: ten input gradients and fused steps
+//   unet_train_step                U-Net (base 16, 6 classes), batch 8 of 64x64 random tiles:
+//                                  forward, per-pixel cross-entropy, backward, Adam step
+//   unet_pgd10                     PGD-10 through the segmentation objective (the summed
+//                                  per-pixel CE; eps 0.01, alpha 0.0025) on a batch of 8 tiles
+//   unet_candidates                forward passes only, as the sign-choice search evaluates its
+//                                  candidates: 243 tiles per batch, the mean CE per tile
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -18,6 +24,7 @@
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/classifier.h>
+#include <nets/unet.h>
 
 using namespace nabla;
 
@@ -90,6 +97,60 @@ void pgd10(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kPgdBatch);
 }
 
+struct UNetSetup {
+  UNetSetup(Device d, int64_t batch) : dev(d), net(nets::UNetConfig{3, 6, 16, false}, &gen) {
+    net.to(d);
+    x = rand({batch, 3, 64, 64}, DType::Float32, Device::cpu(), &gen).to(d);
+    y = randint(0, 6, {batch, 64, 64}, &gen).to(d);
+  }
+  Device dev;
+  Generator gen{0};
+  nets::UNet net;
+  Tensor x, y;
+};
+
+void unet_train_step(benchmark::State& state, Device d) {
+  UNetSetup s(d, 8);
+  optim::Adam opt(s.net.parameters(), {.lr = 1e-3});
+  for (auto _ : state) {
+    Tensor loss = cross_entropy(s.net(s.x), s.y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    benchmark::DoNotOptimize(loss.item<float>());
+  }
+  state.SetItemsProcessed(state.iterations() * 8);
+}
+
+void unet_pgd10(benchmark::State& state, Device d) {
+  UNetSetup s(d, 8);
+  s.net.eval();
+  attack::Options opt;
+  opt.eps = 0.01;
+  opt.alpha = 0.0025;
+  opt.steps = 10;
+  opt.early_stop = false;
+  opt.objective = attack::Objective::segmentation();
+  const attack::Model model = [&](const Tensor& xb) { return s.net(xb); };
+  for (auto _ : state) {
+    attack::Result r = attack::pgd_linf(model, s.x, s.y, opt);
+    benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
+  }
+  state.SetItemsProcessed(state.iterations() * 8);
+}
+
+void unet_candidates(benchmark::State& state, Device d) {
+  constexpr int64_t kCandidates = 243;
+  UNetSetup s(d, kCandidates);
+  s.net.eval();
+  NoGradGuard ng;
+  for (auto _ : state) {
+    Tensor l = mean(cross_entropy(s.net(s.x), s.y, Tensor(), Reduction::None), {1, 2});
+    benchmark::DoNotOptimize(l.to(Device::cpu()).data<float>()[0]);
+  }
+  state.SetItemsProcessed(state.iterations() * kCandidates);
+}
+
 void register_all(Device d, const std::string& suffix) {
   benchmark::RegisterBenchmark(("BM_fashioncnn_train_step" + suffix).c_str(), train_step, d)
       ->Unit(benchmark::kMillisecond)
@@ -102,6 +163,15 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_fashioncnn_pgd10" + suffix).c_str(), pgd10, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_unet_train_step" + suffix).c_str(), unet_train_step, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_unet_pgd10" + suffix).c_str(), unet_pgd10, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_unet_candidates" + suffix).c_str(), unet_candidates, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

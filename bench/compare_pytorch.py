@@ -14,6 +14,12 @@ Workloads:
   fashioncnn_pgd10           PGD-10 on a batch of 256 (L-inf, eps 0.1, alpha 0.01, no random
                              start): ten input gradients (no weight gradients) and projected
                              sign steps; items = attacked images
+  unet_train_step            U-Net (milesial/Pytorch-UNet's UNet, base 16, 6 classes), batch 8 of
+                             64x64 random tiles: per-pixel cross-entropy, backward, Adam step
+  unet_pgd10                 PGD-10 on the summed per-pixel CE (eps 0.01, alpha 0.0025) of a
+                             batch of 8 tiles; items = attacked tiles
+  unet_candidates            forward passes only over batches of 243 tiles with the mean CE per
+                             tile, as the sign-choice search evaluates its candidates
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
@@ -30,7 +36,7 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10"]
+             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates"]
 
 
 def nabla_rates(build_dir, threads, min_time, device):
@@ -112,9 +118,46 @@ def torch_rates(threads, min_time, device):
         net.train()
         return xa[0, 0, 0, 0].item()
 
+    from torch_unet import UNet
+
+    unet = UNet(3, 6, bilinear=False, base=16).to(device)
+    uopt = torch.optim.Adam(unet.parameters(), lr=1e-3)
+    ux = torch.rand(8, 3, 64, 64, device=device)
+    uy = torch.randint(0, 6, (8, 64, 64), device=device)
+
+    def unet_train_step():
+        unet.train()
+        loss = F.cross_entropy(unet(ux), uy)
+        uopt.zero_grad()
+        loss.backward()
+        uopt.step()
+        return loss.item()
+
+    def unet_pgd10():
+        unet.eval()
+        xa = ux.clone()
+        for _ in range(10):
+            xa.requires_grad_(True)
+            loss = F.cross_entropy(unet(xa), uy, reduction="sum")
+            (g,) = torch.autograd.grad(loss, [xa])
+            with torch.no_grad():
+                xa = torch.min(torch.max(xa + 0.0025 * g.sign(), ux - 0.01), ux + 0.01).clamp(0, 1)
+        return xa[0, 0, 0, 0].item()
+
+    cx = torch.rand(243, 3, 64, 64, device=device)
+    cy = torch.randint(0, 6, (243, 64, 64), device=device)
+
+    def unet_candidates():
+        unet.eval()
+        with torch.no_grad():
+            return F.cross_entropy(unet(cx), cy, reduction="none").mean((1, 2))[0].item()
+
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
-           "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10}
-    batch_of = {"fashioncnn_pgd10": 256}
+           "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10,
+           "unet_train_step": unet_train_step, "unet_pgd10": unet_pgd10,
+           "unet_candidates": unet_candidates}
+    batch_of = {"fashioncnn_pgd10": 256, "unet_train_step": 8, "unet_pgd10": 8,
+                "unet_candidates": 243}
     rates = {}
     for name, fn in fns.items():
         for _ in range(3):

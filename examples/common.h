@@ -99,5 +99,11 @@ void register_demo(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_explain_detector(CLI::App& explain);  // `explain detector`
 void register_squares(CLI::App& app);
+void register_data(CLI::App& app);
+void register_segment(CLI::App& app);
+void register_segment_eval(CLI::App& segment);      // under `segment`
+void register_segment_attack(CLI::App& segment);    // under `segment`
+void register_segment_saliency(CLI::App& segment);  // under `segment`
+void register_segment_study(CLI::App& segment);     // under `segment`
 
 }  // namespace nabla::cli

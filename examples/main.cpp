@@ -8,6 +8,12 @@
 //   nabla explain detector the saliency-based adversarial detector
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
+//   nabla data histology   a preview of the procedural histology tiles and their class balance
+//   nabla segment train    train a U-Net on the histology tiles (or an image+mask folder)
+//   nabla segment eval     loss, pixel accuracy, IoU/Dice per class, mIoU of a U-Net checkpoint
+//   nabla segment attack   FGSM, PGD, targeted PGD on a U-Net: scores before and after, a panel
+//   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
+//   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -29,6 +35,8 @@ int main(int argc, char** argv) {
   nabla::cli::register_explain(app);
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
+  nabla::cli::register_data(app);
+  nabla::cli::register_segment(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -18,9 +18,12 @@
 
 #include <fstream>
 
+#include <nabla/data/histology.h>
 #include <nabla/data/mnist.h>
+#include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/nabla.h>
+#include <nets/unet.h>
 
 #include "gradcheck.h"
 
@@ -307,8 +310,14 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   CHECK(j["weight_gradient_kernels_in_grad_x"].get<int>() == 0);
   for (const char* f :
        {"/report.md", "/report.json", "/predictions.png", "/saliency.png", "/classify/curves.png",
-        "/classify/metrics.csv", "/classify/model.safetensors"})
+        "/classify/metrics.csv", "/classify/model.safetensors", "/segment_attack.png",
+        "/segment/val_predictions.png", "/segment/model.safetensors"})
     CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
+  // The segmentation section: the U-Net finds nuclei, and the attack toward the background
+  // takes mIoU away.
+  CHECK(j["segment"]["n_test"].get<int64_t>() == 32);
+  CHECK(j["segment"]["test_miou"].get<double>() > 0.15);
+  CHECK(j["segment"]["attacked_miou"].get<double>() < j["segment"]["test_miou"].get<double>());
 }
 
 TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {
@@ -541,4 +550,494 @@ TEST_CASE("explain detector and squares: a run extended with --resume equals a l
   CHECK(read_file(dir + "/sq_killed/model.safetensors") ==
         read_file(dir + "/sq_whole/model.safetensors"));
   CHECK(read_file(dir + "/sq_killed/saliency.npy") == read_file(dir + "/sq_whole/saliency.npy"));
+}
+
+TEST_CASE("nabla data histology: the printed class balance is the tiles' own, the panel file") {
+  const std::string dir = scratch("histology");
+  std::filesystem::remove_all(dir);
+  Run r =
+      run(kBin + "/nabla data histology --json --n 10 --size 40 --split val --seed 4 --out " + dir);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n"].get<int64_t>() == 10);
+  // Recount the classes of the same tiles here.
+  std::vector<int64_t> pixels(6, 0), tiles(6, 0);
+  for (int64_t i = 0; i < 10; ++i) {
+    const std::vector<int64_t> m =
+        nabla::data::histology_tile(4, nabla::data::HistologySplit::Val, i, 40)["mask"]
+            .to_vector<int64_t>();
+    std::vector<bool> seen(6, false);
+    for (int64_t c : m) {
+      ++pixels[size_t(c)];
+      seen[size_t(c)] = true;
+    }
+    for (size_t c = 0; c < 6; ++c) tiles[c] += seen[c];
+  }
+  int64_t tiles_by_types = 0;
+  for (const auto& v : j["types_per_tile"]) tiles_by_types += v.get<int64_t>();
+  CHECK(tiles_by_types == 10);
+  for (size_t c = 0; c < 6; ++c) {
+    const std::string name = nabla::data::histology_class_names()[c];
+    CAPTURE(name);
+    CHECK(j["class_fraction"][name].get<double>() ==
+          doctest::Approx(double(pixels[c]) / (10.0 * 40 * 40)));
+    CHECK(j["tiles_with_class"][name].get<int64_t>() == tiles[c]);
+  }
+  CHECK(std::filesystem::file_size(dir + "/histology_val.png") > 5000);
+  Run text = run(kBin + "/nabla data histology --n 4 --out " + dir);
+  CHECK(text.status == 0);
+  CHECK(text.out.find("background") != std::string::npos);
+  CHECK(std::filesystem::exists(dir + "/histology_train.png"));
+  Run bad = run(kBin + "/nabla data histology --size 8 --out " + dir + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("--size") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// IoU of class c from predictions and masks, counted here: NaN when c is in neither.
+double iou_of(const std::vector<int64_t>& pred, const std::vector<int64_t>& mask, int64_t c) {
+  int64_t inter = 0, uni = 0;
+  for (size_t k = 0; k < pred.size(); ++k) {
+    inter += pred[k] == c && mask[k] == c;
+    uni += pred[k] == c || mask[k] == c;
+  }
+  return uni ? double(inter) / double(uni) : std::nan("");
+}
+
+// One thread: a busy machine slows OpenMP teams that spin-wait far more than one thread.
+const std::string kSegmentSmall = " --tile 32 --base 4 --batch 8 --n-val 16 --threads 1 ";
+
+}  // namespace
+
+TEST_CASE("segment train, then segment eval --save-npy: the printed mIoU is the masks' own") {
+  const std::string dir = scratch("segment");
+  std::filesystem::remove_all(dir);
+  Run r =
+      run(kBin + "/nabla segment train --json --epochs 4 --n-train 256 --n-val 16 " +
+          "--n-test 24 --tile 32 --base 8 --batch 8 --lr 0.01 --threads 1 --seed 1 --out " + dir);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n_train"].get<int64_t>() == 256);
+  CHECK(j["n_test"].get<int64_t>() == 24);
+  CHECK(j["per_epoch"].size() == 4);
+  CHECK(j["per_epoch"][3]["train_loss"].get<double>() <
+        j["per_epoch"][0]["train_loss"].get<double>());
+  // Four short epochs already find nuclei: the all-background answer scores mIoU 0 and a pixel
+  // accuracy near 0.8 (seeds 1, 2, 3 reach mIoU 0.29, 0.34, 0.43 and accuracy 0.91 to 0.94).
+  CHECK(j["test_miou"].get<double>() > 0.15);
+  CHECK(j["test_pixel_accuracy"].get<double>() > 0.85);
+  // metrics.csv: a header and one row per epoch, with the IoU of every class.
+  const std::string csv = nabla::test::read_file(dir + "/metrics.csv");
+  CHECK(std::count(csv.begin(), csv.end(), '\n') == 5);
+  for (const char* col :
+       {"val_miou", "val_miou_all", "val_iou_background", "val_iou_dead", "val_iou_epithelial"})
+    CHECK_MESSAGE(csv.find(col) != std::string::npos, col);
+  CHECK(std::filesystem::file_size(dir + "/val_predictions.png") > 5000);
+  CHECK(std::filesystem::file_size(dir + "/curves.png") > 5000);
+  const auto file = nabla::io::load_safetensors(dir + "/model.safetensors");
+  CHECK(file.tensors.at("up4.conv.double_conv.4.bias").shape() == nabla::Shape{8});
+  CHECK(file.tensors.at("outc.conv.weight").shape() == nabla::Shape{6, 8, 1, 1});
+  CHECK(file.metadata.at("model") == "UNet");
+
+  // eval reads the tile size, test-set size and seed from the checkpoint.
+  Run e = run(kBin + "/nabla segment eval --json --checkpoint " + dir +
+              "/model.safetensors --save-npy " + dir + "/npy");
+  REQUIRE_MESSAGE(e.status == 0, e.out);
+  const nlohmann::json ej = nlohmann::json::parse(e.out);
+  CHECK(ej["n"].get<int64_t>() == 24);
+  CHECK(ej["pixel_accuracy"].get<double>() ==
+        doctest::Approx(j["test_pixel_accuracy"].get<double>()));
+  CHECK(ej["miou"].get<double>() == doctest::Approx(j["test_miou"].get<double>()));
+  const nabla::Tensor images = nabla::load_npy(dir + "/npy/images.npy");
+  const nabla::Tensor masks = nabla::load_npy(dir + "/npy/masks.npy");
+  const nabla::Tensor pred = nabla::load_npy(dir + "/npy/pred.npy");
+  CHECK(images.shape() == nabla::Shape{24, 3, 32, 32});
+  CHECK(images.dtype() == nabla::DType::Float32);
+  CHECK(masks.shape() == nabla::Shape{24, 32, 32});
+  CHECK(pred.shape() == nabla::Shape{24, 32, 32});
+  CHECK(pred.dtype() == nabla::DType::Int64);
+  // The tiles are the test split's, and the printed numbers are recomputed from the arrays.
+  CHECK(masks.slice(5, 6).to_vector<int64_t>() ==
+        nabla::data::histology_tile(1, nabla::data::HistologySplit::Test, 5, 32)["mask"]
+            .to_vector<int64_t>());
+  const std::vector<int64_t> p = pred.to_vector<int64_t>(), m = masks.to_vector<int64_t>();
+  double sum = 0, sum_all = 0;
+  int64_t n = 0, n_all = 0, correct = 0;
+  for (size_t k = 0; k < p.size(); ++k) correct += p[k] == m[k];
+  for (int64_t c = 0; c < 6; ++c) {
+    const double iou = iou_of(p, m, c);
+    CAPTURE(c);
+    if (std::isnan(iou)) {
+      CHECK(ej["per_class_iou"][size_t(c)].is_null());
+      continue;
+    }
+    CHECK(ej["per_class_iou"][size_t(c)].get<double>() == doctest::Approx(iou));
+    sum_all += iou;
+    ++n_all;
+    if (c > 0) {
+      sum += iou;
+      ++n;
+    }
+  }
+  CHECK(ej["miou"].get<double>() == doctest::Approx(sum / double(n)));
+  CHECK(ej["miou_all"].get<double>() == doctest::Approx(sum_all / double(n_all)));
+  CHECK(ej["pixel_accuracy"].get<double>() == doctest::Approx(double(correct) / double(p.size())));
+  int64_t total = 0;
+  for (const auto& row : ej["confusion"])
+    for (const auto& v : row) total += v.get<int64_t>();
+  CHECK(total == int64_t(p.size()));
+
+  Run text = run(kBin + "/nabla segment eval --checkpoint " + dir +
+                 "/model.safetensors --split val --quiet");
+  CHECK(text.status == 0);
+  for (const char* s :
+       {"mIoU", "background excluded", "confusion matrix", "epithelial", "val split"})
+    CHECK_MESSAGE(text.out.find(s) != std::string::npos, s);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("segment train killed with SIGKILL mid-run, then --resume: the same bytes") {
+  const std::string a = scratch("segment_whole"), b = scratch("segment_killed");
+  std::filesystem::remove_all(a);
+  std::filesystem::remove_all(b);
+  const std::string cmd = kBin + "/nabla segment train --quiet --epochs 2 --n-train 256 " +
+                          "--n-test 8 --checkpoint-every 3 --seed 4" + kSegmentSmall + "--out ";
+  Run whole = run(cmd + a + " >/dev/null");
+  REQUIRE(whole.status == 0);
+  const nlohmann::json at = run_and_kill(cmd + b, b, 3);
+  CHECK(at["step"].get<int64_t>() < 64);
+  Run resumed = run(kBin + "/nabla segment train --quiet --resume " + b + " >/dev/null");
+  REQUIRE(resumed.status == 0);
+  CHECK(read_file(b + "/model.safetensors") == read_file(a + "/model.safetensors"));
+  CHECK(metrics_without_timings(b + "/metrics.csv") == metrics_without_timings(a + "/metrics.csv"));
+  Run changed = run(kBin + "/nabla segment train --quiet --resume " + b + " --base 8 2>&1");
+  CHECK(changed.status != 0);
+  CHECK(changed.out.find("--base") != std::string::npos);
+  std::filesystem::remove_all(a);
+  std::filesystem::remove_all(b);
+}
+
+TEST_CASE("segment train --data: an image+mask folder split 8/1/1, and bad input fails clearly") {
+  const std::string dir = scratch("segment_folder");
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir + "/images");
+  std::filesystem::create_directories(dir + "/masks");
+  // Twelve generated tiles as PNGs: class k is stored as gray level k.
+  for (int64_t i = 0; i < 12; ++i) {
+    const auto t = nabla::data::histology_tile(9, nabla::data::HistologySplit::Train, i, 16);
+    const std::string name = "tile" + std::to_string(10 + i) + ".png";
+    nabla::io::save_png(dir + "/images/" + name, t["image"]);
+    nabla::io::save_png(dir + "/masks/" + name,
+                        nabla::div(t["mask"].to(nabla::DType::Float32), 255.0));
+  }
+  Run r = run(kBin + "/nabla segment train --json --epochs 1 --base 2 --batch 4 --threads 1 " +
+              "--data " + dir + " --out " + dir + "/run");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n_train"].get<int64_t>() == 10);
+  CHECK(j["n_val"].get<int64_t>() == 1);
+  CHECK(j["n_test"].get<int64_t>() == 1);
+  CHECK(j["data"].get<std::string>() == dir);
+
+  // Class indices beyond --classes, a missing mask, a missing folder, a wrong weight count, a
+  // checkpoint that is not a U-Net: one line naming the problem, a non-zero exit.
+  Run classes = run(kBin + "/nabla segment train --epochs 1 --classes 3 --data " + dir + " --out " +
+                    dir + "/run2 2>&1");
+  CHECK(classes.status != 0);
+  CHECK(classes.out.find("masks/tile1") != std::string::npos);
+  std::filesystem::remove(dir + "/masks/tile15.png");
+  Run missing =
+      run(kBin + "/nabla segment train --epochs 1 --data " + dir + " --out " + dir + "/run3 2>&1");
+  CHECK(missing.status != 0);
+  CHECK(missing.out.find("tile15.png") != std::string::npos);
+  Run nodir =
+      run(kBin + "/nabla segment train --data /nonexistent/histo --out " + dir + "/run4 2>&1");
+  CHECK(nodir.status != 0);
+  CHECK(nodir.out.find("/nonexistent/histo") != std::string::npos);
+  Run weights = run(kBin + "/nabla segment train --class-weights 1,2 --n-train 4 --out " + dir +
+                    "/run5 2>&1");
+  CHECK(weights.status != 0);
+  CHECK(weights.out.find("2 weights for 6 classes") != std::string::npos);
+  Run help = run(kBin + "/nabla segment train --help");
+  for (const char* flag : {"--base", "--bilinear", "--loss", "--class-weights", "--tile",
+                           "--n-train", "--n-val", "--n-test", "--classes", "--resume", "--data"})
+    CHECK_MESSAGE(help.out.find(flag) != std::string::npos, flag);
+  Run ehelp = run(kBin + "/nabla segment eval --help");
+  for (const char* flag : {"--checkpoint", "--save-npy", "--json", "--split", "--data"})
+    CHECK_MESSAGE(ehelp.out.find(flag) != std::string::npos, flag);
+  Run tile = run(kBin + "/nabla segment train --tile 8 2>&1");
+  CHECK(tile.status != 0);
+  CHECK(tile.out.find("--tile") != std::string::npos);
+  const std::string other = dir + "/other.safetensors";
+  nabla::io::save_safetensors(other, {{"conv1.weight", nabla::zeros({2, 1, 3, 3})}});
+  Run foreign = run(kBin + "/nabla segment eval --checkpoint " + other + " 2>&1");
+  CHECK(foreign.status != 0);
+  CHECK(foreign.out.find("does not hold a UNet") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+// A small U-Net checkpoint trained once per test process (three epochs on 32x32 tiles: it finds
+// the background and the large nuclei), shared by the segment attack and saliency tests.
+std::string tiny_segmenter() {
+  const std::string dir = scratch("segment_tiny");
+  const std::string model = dir + "/model.safetensors";
+  if (!std::filesystem::exists(model)) {
+    Run r = run(kBin + "/nabla segment train --quiet --epochs 3 --n-train 192 --n-val 16 " +
+                "--n-test 16 --tile 32 --base 8 --batch 8 --lr 0.01 --threads 1 --seed 1 --device "
+                "cpu --out " +
+                dir + " >/dev/null");
+    REQUIRE(r.status == 0);
+  }
+  return model;
+}
+
+// The numbers of a text line after its first word, e.g. "clean 0.2266 0.9189 ..." -> {0.2266, ...}.
+std::vector<double> numbers_of_line(const std::string& text, const std::string& first_word) {
+  const size_t at = text.find("\n" + first_word + " ");
+  REQUIRE_MESSAGE(at != std::string::npos, first_word << " in " << text);
+  const std::string line = text.substr(at + 1, text.find('\n', at + 1) - at - 1);
+  std::vector<double> v;
+  const char* p = line.c_str() + first_word.size();
+  char* end = nullptr;
+  for (double d = std::strtod(p, &end); end != p; d = std::strtod(p, &end)) {
+    v.push_back(d);
+    p = end;
+  }
+  return v;
+}
+
+}  // namespace
+
+TEST_CASE("segment attack: pgd and targeted lower the scores within eps, the text is the json") {
+  const std::string model = tiny_segmenter(), out = scratch("segment_attack");
+  const std::string common = kBin + "/nabla segment attack --checkpoint " + model +
+                             " --test-limit 8 --threads 1 --eps 0.05 --steps 5 --out " + out;
+  Run j = run(common + " --method pgd --json");
+  REQUIRE_MESSAGE(j.status == 0, j.out);
+  const nlohmann::json pj = nlohmann::json::parse(j.out);
+  CHECK(pj["n"].get<int64_t>() == 8);
+  CHECK(pj["alpha"].get<double>() == doctest::Approx(2.5 * 0.05 / 5));
+  // Untargeted PGD ascends the per-pixel CE: the loss rises, the scores fall.
+  CHECK(pj["attacked"]["loss"].get<double>() > pj["clean"]["loss"].get<double>());
+  CHECK(pj["attacked"]["pixel_accuracy"].get<double>() <
+        pj["clean"]["pixel_accuracy"].get<double>());
+  CHECK(pj["attacked"]["miou_all"].get<double>() < pj["clean"]["miou_all"].get<double>());
+  CHECK(pj["perturbation"]["max_linf"].get<double>() <= 0.05 + 1e-6);
+  CHECK(pj["perturbation"]["mean_linf"].get<double>() > 0.045);
+  CHECK(std::filesystem::file_size(out + "/attack_panel.png") > 5000);
+
+  // The text report prints the same numbers.
+  Run t = run(common + " --method pgd --quiet");
+  REQUIRE(t.status == 0);
+  for (const char* row : {"clean", "attacked"}) {
+    const std::vector<double> v = numbers_of_line(t.out, row);
+    REQUIRE(v.size() >= 4);
+    CHECK(std::fabs(v[0] - pj[row]["loss"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[1] - pj[row]["pixel_accuracy"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[2] - pj[row]["miou"].get<double>()) < 6e-5);
+    CHECK(std::fabs(v[3] - pj[row]["miou_all"].get<double>()) < 6e-5);
+  }
+
+  // Targeted toward the background: more pixels predicted as background, the nuclei's mIoU falls.
+  Run tg = run(common + " --method targeted --target-class 0 --json");
+  REQUIRE_MESSAGE(tg.status == 0, tg.out);
+  const nlohmann::json tj = nlohmann::json::parse(tg.out);
+  CHECK(tj["target_class"].get<int64_t>() == 0);
+  CHECK(tj["attacked"]["target_fraction"].get<double>() >
+        tj["clean"]["target_fraction"].get<double>());
+  CHECK(tj["attacked"]["miou"].get<double>() < tj["clean"]["miou"].get<double>());
+  CHECK(tj["perturbation"]["max_linf"].get<double>() <= 0.05 + 1e-6);
+
+  Run fg = run(common + " --method fgsm --json");
+  REQUIRE(fg.status == 0);
+  const nlohmann::json fj = nlohmann::json::parse(fg.out);
+  CHECK(fj["steps"].get<int64_t>() == 1);
+  CHECK(fj["perturbation"]["mean_linf"].get<double>() > 0.045);
+
+  Run bad = run(common + " --method targeted --target-class 9 2>&1");
+  CHECK(bad.status != 0);
+  CHECK_MESSAGE(bad.out.find("--target-class 9 is outside [0, 6)") != std::string::npos, bad.out);
+  Run none = run(kBin + "/nabla segment attack --checkpoint /nonexistent.safetensors 2>&1");
+  CHECK(none.status != 0);
+  CHECK(none.out.find("/nonexistent.safetensors") != std::string::npos);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("segment saliency: the map is |d l_seg / dx| by central differences in float64") {
+  const std::string model = tiny_segmenter(), out = scratch("segment_saliency");
+  Run r = run(kBin + "/nabla segment saliency --json --checkpoint " + model +
+              " --test-limit 2 --threads 1 --region 4,6,20,26 --out " + out + " --save-npy " + out);
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["n"].get<int64_t>() == 2);
+  CHECK(j["region_area"].get<double>() == doctest::Approx(16.0 * 20 / (32 * 32)));
+  CHECK(std::filesystem::file_size(out + "/saliency_panel.png") > 3000);
+  const nabla::Tensor S = nabla::load_npy(out + "/saliency.npy");
+  const nabla::Tensor x = nabla::load_npy(out + "/images.npy");
+  const nabla::Tensor m = nabla::load_npy(out + "/masks.npy");
+  REQUIRE(S.shape() == nabla::Shape{2, 32, 32});
+  // The same loss in float64 through the checkpoint: l(x) = mean CE over the region's pixels.
+  std::shared_ptr<nabla::nets::UNet> net = nabla::nets::load_unet(model);
+  net->eval();
+  net->to(nabla::DType::Float64);
+  const nabla::Tensor x64 = x.to(nabla::DType::Float64).contiguous();
+  auto l_seg = [&](const nabla::Tensor& xi, int64_t n) {
+    nabla::NoGradGuard ng;
+    const nabla::Tensor ce = nabla::cross_entropy((*net)(xi), m.slice(n, n + 1).contiguous(),
+                                                  nabla::Tensor(), nabla::Reduction::None);
+    const std::vector<double> c = ce.to_vector<double>();
+    double s = 0;
+    for (int64_t i = 4; i < 20; ++i)
+      for (int64_t k = 6; k < 26; ++k) s += c[size_t(i * 32 + k)];
+    return s / (16.0 * 20.0);
+  };
+  const double h = 1e-5;
+  double worst = 0, scale = 0;
+  for (int64_t n = 0; n < 2; ++n) {
+    CHECK(j["images"][size_t(n)]["loss"].get<double>() ==
+          doctest::Approx(l_seg(x64.slice(n, n + 1).contiguous(), n)).epsilon(1e-4));
+    // Pixels inside the region, on its border and far outside it (where the map is small but,
+    // through the receptive field, not zero).
+    for (auto [i, k] :
+         std::vector<std::pair<int64_t, int64_t>>{{10, 10}, {4, 6}, {19, 25}, {0, 31}, {28, 2}}) {
+      double fd = 0;
+      for (int64_t c = 0; c < 3; ++c) {
+        nabla::Tensor xp = x64.slice(n, n + 1).clone(), xm = x64.slice(n, n + 1).clone();
+        xp.data<double>()[(c * 32 + i) * 32 + k] += h;
+        xm.data<double>()[(c * 32 + i) * 32 + k] -= h;
+        fd = std::max(fd, std::fabs((l_seg(xp, n) - l_seg(xm, n)) / (2 * h)));
+      }
+      const double got = S.data<float>()[(n * 32 + i) * 32 + k];
+      MESSAGE("image ", n, " pixel (", i, ", ", k, "): S ", got, ", central difference ", fd);
+      worst = std::max(worst, std::fabs(got - fd));
+      scale = std::max(scale, fd);
+    }
+  }
+  CHECK(worst < 2e-3 * scale + 1e-7);
+  // The region concentrates the map: most of its sum lies inside the rectangle.
+  CHECK(j["images"][0]["mass_in_region"].get<double>() > j["region_area"].get<double>());
+
+  Run text = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                 " --test-limit 1 --threads 1 --out " + out);
+  CHECK(text.status == 0);
+  CHECK(text.out.find("every pixel") != std::string::npos);
+  Run bad = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                " --region 4,6,40,26 --out " + out + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK_MESSAGE(bad.out.find("y1 <= 32") != std::string::npos, bad.out);
+  Run three = run(kBin + "/nabla segment saliency --checkpoint " + model +
+                  " --region 1,2,3 --out " + out + " 2>&1");
+  CHECK(three.status != 0);
+  CHECK(three.out.find("four integers") != std::string::npos);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE(
+    "segment study: both tables beside the paper's, the figures, and a rerun reads the cache") {
+  const std::string out = scratch("segment_study");
+  std::filesystem::remove_all(out);
+  const std::string base = kBin +
+                           "/nabla segment study --tile 16 --base 4 --n-train 6 --n-test 4 "
+                           "--layered-steps 2 --eval-steps 3 --threads 1 --out " +
+                           out;
+  const std::string cmd = base + " --epochs 3";
+  Run r = run(cmd + " --json");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  for (const char* t : {"table1_clean", "table2_pgd_background"}) {
+    REQUIRE(j[t].size() == 4);
+    for (int m = 0; m < 4; ++m) {
+      CAPTURE(m);
+      CHECK(j[t][size_t(m)]["model"].get<int>() == m + 1);
+      CHECK(j[t][size_t(m)]["loss"].get<double>() > 0);
+      CHECK(j[t][size_t(m)]["pixel_accuracy"].get<double>() >= 0);
+      CHECK(j[t][size_t(m)]["pixel_accuracy"].get<double>() <= 1);
+    }
+  }
+  CHECK(j["table1_clean"][0]["paper_loss"].get<double>() == 0.4959);
+  CHECK(j["table2_pgd_background"][3]["paper_accuracy"].get<double>() == 0.8726);
+  // Table 2's attack stays in the eps ball and moves the predictions toward the background.
+  for (const auto& row : j["table2_pgd_background"])
+    CHECK(row["max_linf"].get<double>() <= 0.01 + 1e-6);
+  CHECK(j["table2_attack"]["steps"].get<int64_t>() == 3);
+  // Method 1 stacks one eps ball per class present; method 2 never raises the loss, and greedy
+  // never beats the exhaustive search.
+  CHECK(j["method1"]["max_linf"].get<double>() > 0.01 + 1e-6);
+  CHECK(j["method1"]["max_linf"].get<double>() <= 6 * 0.01 + 1e-6);
+  CHECK(j["method2"]["candidates_per_tile"].get<int64_t>() == 729);
+  CHECK(j["method2"]["mean_loss_best"].get<double>() <=
+        j["method2"]["mean_loss_clean"].get<double>() + 1e-6);
+  CHECK(j["method2"]["greedy"]["mean_loss_greedy"].get<double>() >=
+        j["method2"]["greedy"]["mean_loss_exhaustive"].get<double>() - 1e-6);
+  int64_t tiles = 0;
+  for (const auto& [key, n] : j["method2"]["choice_histogram"].items()) {
+    CHECK(key.size() == 6);
+    tiles += n.get<int64_t>();
+  }
+  CHECK(tiles == 6);
+  // Model 4 trains on three copies of the set for a third of the epochs.
+  CHECK(j["training"][3]["epochs"].get<int64_t>() == 1);
+  CHECK(j["training"][0]["epochs"].get<int64_t>() == 3);
+  const nabla::Tensor u = nabla::load_npy(out + "/data/union/images.npy");
+  CHECK(u.shape() == nabla::Shape{18, 3, 16, 16});
+  for (const auto& f : j["figures"]) CHECK(std::filesystem::file_size(f.get<std::string>()) > 3000);
+
+  // A second run finds every stage in the folder: the same numbers, printed as text.
+  Run t = run(cmd + " --quiet");
+  REQUIRE(t.status == 0);
+  const std::vector<double> row1 = numbers_of_line(t.out, "1");
+  REQUIRE(row1.size() == 6);
+  CHECK(std::fabs(row1[0] - j["table1_clean"][0]["loss"].get<double>()) < 6e-5);
+  CHECK(std::fabs(row1[1] - j["table1_clean"][0]["pixel_accuracy"].get<double>()) < 6e-5);
+  CHECK(row1[4] == 0.4959);
+  CHECK(t.out.find("Table 2: PGD-3 toward the full-area background") != std::string::npos);
+  // Other options in the same folder would mix stages of two studies: refused, naming the option.
+  Run other = run(base + " --epochs 2 --quiet 2>&1");
+  CHECK(other.status != 0);
+  CHECK_MESSAGE(other.out.find("epochs = 3, not 2") != std::string::npos, other.out);
+  std::filesystem::remove_all(out);
+}
+
+TEST_CASE("segment attack and saliency --device cuda: the GPU reports the CPU's numbers") {
+  if (!nabla::cuda_available()) {
+    MESSAGE("skipped: no CUDA GPU on this machine");
+    return;
+  }
+  const std::string model = tiny_segmenter(), out = scratch("segment_cuda");
+  const std::string attack = kBin + "/nabla segment attack --checkpoint " + model +
+                             " --method targeted --eps 0.03 --steps 3 --test-limit 4 --threads 1 "
+                             "--json --out " +
+                             out + " --device ";
+  Run c = run(attack + "cpu"), g = run(attack + "cuda");
+  REQUIRE_MESSAGE(c.status == 0, c.out);
+  REQUIRE_MESSAGE(g.status == 0, g.out);
+  const nlohmann::json jc = nlohmann::json::parse(c.out), jg = nlohmann::json::parse(g.out);
+  CHECK(jg["device"] == "cuda:0");
+  for (const char* k : {"clean", "attacked"}) {
+    CAPTURE(k);
+    CHECK(jg[k]["loss"].get<double>() ==
+          doctest::Approx(jc[k]["loss"].get<double>()).epsilon(1e-4));
+    // A pixel whose two top logits are within rounding may flip: allow 1 in 1000.
+    CHECK(jg[k]["pixel_accuracy"].get<double>() ==
+          doctest::Approx(jc[k]["pixel_accuracy"].get<double>()).epsilon(1e-3));
+  }
+  CHECK(jg["perturbation"]["max_linf"].get<double>() <= 0.03 + 1e-6);
+  const std::string saliency = kBin + "/nabla segment saliency --checkpoint " + model +
+                               " --test-limit 2 --region 4,4,20,20 --threads 1 --json --out " +
+                               out + " --device ";
+  Run sc = run(saliency + "cpu"), sg = run(saliency + "cuda");
+  REQUIRE_MESSAGE(sc.status == 0, sc.out);
+  REQUIRE_MESSAGE(sg.status == 0, sg.out);
+  const nlohmann::json a = nlohmann::json::parse(sc.out), b = nlohmann::json::parse(sg.out);
+  for (size_t i = 0; i < 2; ++i)
+    for (const char* k : {"loss", "max", "mean", "mass_in_region"}) {
+      CAPTURE(k);
+      CHECK(b["images"][i][k].get<double>() ==
+            doctest::Approx(a["images"][i][k].get<double>()).epsilon(1e-4));
+    }
+  std::filesystem::remove_all(out);
 }

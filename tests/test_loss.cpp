@@ -330,3 +330,61 @@ TEST_CASE("losses: errors name the op, the bad value and every shape") {
   check_error([] { l1_loss(zeros({2}, DType::Int64), zeros({2}, DType::Int64)); },
               {"l1_loss", "int64[2]"});
 }
+
+TEST_CASE("dice_loss: by hand, with and without the background, smooth 0 and 1") {
+  // Equal logits: p = 0.5 everywhere. Two pixels of class 0: D_0 = (2*1 + s) / (1 + 2 + s),
+  // D_1 = (0 + s) / (1 + 0 + s).
+  const Tensor z = zeros({1, 2, 1, 2});
+  const Tensor t00 = labels({0, 0}, {1, 1, 2});
+  CHECK(dice_loss(z, t00).item<double>() == doctest::Approx(1 - (0.75 + 0.5) / 2));
+  CHECK(dice_loss(z, t00, 0.0).item<double>() == doctest::Approx(1 - (2.0 / 3 + 0) / 2));
+  CHECK(dice_loss(z, t00, 1.0, false).item<double>() == doctest::Approx(0.5));
+  // One pixel of each class: D_c = (2*0.5 + s) / (1 + 1 + s).
+  const Tensor t01 = labels({0, 1}, {1, 1, 2});
+  CHECK(dice_loss(z, t01).item<double>() == doctest::Approx(1.0 / 3));
+  CHECK(dice_loss(z, t01, 0.0).item<double>() == doctest::Approx(0.5));
+  // Sums run over the batch: two images [1 pixel each] equal one image of two pixels.
+  CHECK(dice_loss(zeros({2, 2, 1, 1}), labels({0, 1}, {2, 1, 1})).item<double>() ==
+        doctest::Approx(1.0 / 3));
+  // A confident right answer scores near 0, a confident wrong one near 1; 3 classes, [N, C] too.
+  const Tensor sure = tensor({0, 30, 0, 0, 0, 30}, {2, 3});
+  CHECK(dice_loss(sure, labels({1, 2}, {2}), 0.0, false).item<double>() < 1e-6);
+  CHECK(dice_loss(sure, labels({2, 1}, {2}), 0.0, false).item<double>() > 0.99);
+  // Class 2 predicted at the second pixel but absent from the target: D_2 = 0; D_1 = 2 / 3.
+  CHECK(dice_loss(sure, labels({1, 1}, {2}), 0.0, false).item<double>() ==
+        doctest::Approx(1 - (2.0 / 3 + 0) / 2).epsilon(1e-6));
+}
+
+TEST_CASE("dice_loss: gradient checks in float64") {
+  const Tensor x = uniform({2, 3, 3, 4}, -2, 2);
+  const Tensor t =
+      labels({0, 1, 2, 2, 1, 0, 0, 0, 1, 2, 2, 2, 0, 0, 0, 1, 1, 1, 2, 0, 1, 0, 2, 2}, {2, 3, 4});
+  for (bool bg : {true, false})
+    for (double s : {1.0, 0.5, 0.0}) {
+      CAPTURE(bg);
+      CAPTURE(s);
+      CHECK(gradcheck([&](const auto& v) { return dice_loss(v[0], t, s, bg); }, {x}));
+    }
+  // With cross-entropy, as the training recipe adds them.
+  CHECK(gradcheck([&](const auto& v) { return add(cross_entropy(v[0], t), dice_loss(v[0], t)); },
+                  {x}));
+}
+
+TEST_CASE("dice_loss: errors name the value, its position and the shapes") {
+  check_error(
+      [] {
+        dice_loss(zeros({1, 3, 2}), labels({0, 3}, {1, 2}));
+      },
+      {"dice_loss", "target value 3", "position 1", "[0, 3)"});
+  check_error(
+      [] {
+        dice_loss(zeros({1, 3, 2}), labels({0, 1, 2}, {1, 3}));
+      },
+      {"dice_loss", "[1, 3]", "[1, 3, 2]"});
+  check_error(
+      [] {
+        dice_loss(zeros({2, 1, 2}), labels({0, 0, 0, 0}, {2, 2}), 1, false);
+      },
+      {"dice_loss", "1 classes"});
+  check_error([] { dice_loss(zeros({2, 2}), labels({0, 1}, {2}), -1); }, {"smooth"});
+}

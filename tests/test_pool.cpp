@@ -33,6 +33,27 @@ TEST_CASE("pool: hand-computed upsampling") {
               {1, 1.25, 1.75, 2, 1.5, 1.75, 2.25, 2.5, 2.5, 2.75, 3.25, 3.5, 3, 3.25, 3.75, 4});
 }
 
+TEST_CASE("pool: hand-computed bilinear upsampling with align_corners") {
+  Tensor x = tensor({1, 2, 3, 4}, {1, 1, 2, 2});
+  // 2 -> 3: sources 0, 0.5, 1 along each axis.
+  check_close(upsample_bilinear2d(x, 3, 3, true), {1, 1.5, 2, 2, 2.5, 3, 3, 3.5, 4});
+  // 2 -> 4: sources 0, 1/3, 2/3, 1; the corners are the input's corners.
+  check_close(upsample_bilinear2d(x, 4, 4, true),
+              {1, 4. / 3, 5. / 3, 2, 5. / 3, 2, 7. / 3, 8. / 3,  //
+               7. / 3, 8. / 3, 3, 10. / 3, 3, 10. / 3, 11. / 3, 4});
+  check_close(upsample(x, 2, UpsampleMode::Bilinear, true), upsample_bilinear2d(x, 4, 4, true));
+  // Downsampling 3 -> 2 keeps the corners; one output row reads source 0.
+  Tensor z = arange(9, DType::Float32).reshape({1, 1, 3, 3});
+  check_close(upsample_bilinear2d(z, 2, 2, true), {0, 2, 6, 8});
+  check_close(upsample_bilinear2d(z, 1, 3, true), {0, 1, 2});
+  // nn::Upsample with PyTorch's arguments.
+  nn::Upsample up(2, UpsampleMode::Bilinear, true);
+  check_close(up(x), upsample_bilinear2d(x, 4, 4, true));
+  CHECK(up.extra_repr() == "scale_factor=2, mode=bilinear, align_corners=True");
+  check_error([] { nn::Upsample(2, UpsampleMode::Nearest, true); }, {"align_corners", "nearest"});
+  check_error([&] { upsample(x, 2, UpsampleMode::Nearest, true); }, {"align_corners"});
+}
+
 TEST_CASE("pool: gradient checks") {
   // Distinct values so max windows have no ties.
   Tensor d = add(mul(arange(2 * 3 * 7 * 6, DType::Float64).reshape({2, 3, 7, 6}), 0.013),
@@ -47,6 +68,9 @@ TEST_CASE("pool: gradient checks") {
   CHECK(gradcheck([](const auto& v) { return upsample_nearest2d(v[0], 10, 9); }, {x}));
   CHECK(gradcheck([](const auto& v) { return upsample_bilinear2d(v[0], 14, 12); }, {x}));
   CHECK(gradcheck([](const auto& v) { return upsample_bilinear2d(v[0], 5, 11); }, {x}));
+  CHECK(gradcheck([](const auto& v) { return upsample_bilinear2d(v[0], 14, 12, true); }, {x}));
+  CHECK(gradcheck([](const auto& v) { return upsample_bilinear2d(v[0], 15, 13, true); }, {x}));
+  CHECK(gradcheck([](const auto& v) { return upsample_bilinear2d(v[0], 4, 1, true); }, {x}));
 }
 
 TEST_CASE("pool: errors name the op and the shapes") {

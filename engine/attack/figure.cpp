@@ -7,6 +7,7 @@
 #include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/io/image.h>
+#include <nabla/io/segmentation.h>
 #include <nabla/ops.h>
 
 namespace nabla::attack {
@@ -69,6 +70,49 @@ void save_attack_figure(const std::string& path, nn::Module& net, const Tensor& 
     canvas.text(20 + 2 * cell_w, y + text_y, buf, flipped ? io::kRed : io::kBlack);
   }
   canvas.save_png(path);
+}
+
+void save_segmentation_attack_figure(const std::string& path, nn::Module& net, const Tensor& x,
+                                     const Tensor& x_adv, const Tensor& masks,
+                                     const std::vector<std::string>& class_names, double eps,
+                                     Device dev, const std::string& title) {
+  NABLA_CHECK(x.dim() == 4 && x.shape() == x_adv.shape() && masks.dim() == 3 &&
+                  masks.dtype() == DType::Int64 && masks.size(0) == x.size(0) &&
+                  masks.size(1) == x.size(2) && masks.size(2) == x.size(3) && eps > 0,
+              "save_segmentation_attack_figure ", path,
+              ": needs x and x_adv [n, C, H, W] and masks ", "int64 [n, H, W] and eps > 0, got x ",
+              x.str(), ", x_adv ", x_adv.str(), ", masks ", masks.str(), ", eps ", eps);
+  Tensor p0, p1;
+  {
+    NoGradGuard ng;
+    p0 = argmax(net(x.to(dev)), 1).to(Device::cpu());
+    p1 = argmax(net(x_adv.to(dev)), 1).to(Device::cpu());
+  }
+  const auto palette = io::segmentation_palette(int64_t(class_names.size()));
+  auto accuracy = [&](const Tensor& pred, int64_t i) {
+    const auto p = pred.slice(i, i + 1).to_vector<int64_t>();
+    const auto m = masks.slice(i, i + 1).to_vector<int64_t>();
+    int64_t c = 0;
+    for (size_t k = 0; k < m.size(); ++k) c += p[k] == m[k];
+    return double(c) / double(std::max<size_t>(m.size(), 1));
+  };
+  std::vector<io::PanelRow> rows;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    const Tensor xi = x.slice(i, i + 1).squeeze(0).to(DType::Float32);
+    const Tensor ai = x_adv.slice(i, i + 1).squeeze(0).to(DType::Float32);
+    const Tensor delta = clamp(add(mul(sub(ai, xi), 0.5 / eps), 0.5), 0.0, 1.0);
+    char label[96];
+    std::snprintf(label, sizeof label, "#%lld\npixel acc\n%.3f -> %.3f", (long long)i,
+                  accuracy(p0, i), accuracy(p1, i));
+    rows.push_back({label,
+                    {xi, delta, ai, io::colorize_mask(masks.slice(i, i + 1).squeeze(0), palette),
+                     io::colorize_mask(p0.slice(i, i + 1).squeeze(0), palette),
+                     io::colorize_mask(p1.slice(i, i + 1).squeeze(0), palette)}});
+  }
+  io::save_segmentation_panel(
+      path, title,
+      {"image", "perturbation", "adversarial", "true mask", "pred clean", "pred attacked"}, rows,
+      class_names, palette, x.size(2) <= 32 ? 3 : 2);
 }
 
 }  // namespace nabla::attack

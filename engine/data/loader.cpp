@@ -1,6 +1,7 @@
 // DataLoader: per-epoch Philox permutations, row gathers and item stacking (see loader.h).
 #include <nabla/data/loader.h>
 
+#include <algorithm>
 #include <cstring>
 #include <numeric>
 #include <string>
@@ -148,6 +149,42 @@ Batch DataLoader::stack_items(std::vector<int64_t> idx) const {
   }
   out.indices = std::move(idx);
   return out;
+}
+
+std::shared_ptr<TensorSource> materialize(const std::shared_ptr<const Source>& src,
+                                          const std::vector<std::string>& fields) {
+  NABLA_CHECK(src != nullptr, "materialize: no data source");
+  const int64_t n = src->size();
+  NABLA_CHECK(n >= 1, "materialize: the source is empty");
+  const std::vector<std::string> all = src->fields();
+  const std::vector<std::string> keep = fields.empty() ? all : fields;
+  std::string listed;
+  for (const std::string& f : all) listed += (listed.empty() ? "" : ", ") + f;
+  for (const std::string& f : keep)
+    NABLA_CHECK(std::find(all.begin(), all.end(), f) != all.end(),
+                "materialize: the source has no "
+                "field '",
+                f, "' (its fields: ", listed, ")");
+  // Chunks of 256 items bound the memory held twice (items and their stacked copy).
+  DataLoader loader(src, 256, /*shuffle=*/false, 0);
+  Example out;
+  std::vector<std::string> names;
+  for (int64_t b = 0; b < loader.num_batches(); ++b) {
+    const Batch batch = loader.batch(b);
+    for (const std::string& f : keep) {
+      const Tensor& t = batch[f];
+      if (b == 0) {
+        Shape s = t.shape();
+        s[0] = n;
+        out.set(f, empty(s, t.dtype()));
+      }
+      const size_t row = bytes_of(t) / size_t(t.size(0));
+      std::memcpy(static_cast<char*>(out[f].raw_data()) + size_t(b) * 256 * row, t.raw_data(),
+                  bytes_of(t));
+    }
+  }
+  for (int64_t i = 0; i < n; ++i) names.push_back(src->describe(i));
+  return std::make_shared<TensorSource>(std::move(out), std::move(names));
 }
 
 }  // namespace nabla::data

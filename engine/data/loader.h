@@ -93,4 +93,13 @@ class DataLoader {
   std::vector<int64_t> order_;
 };
 
+// requires: src non-null with at least one item; fields empty (all of them) or names of src's
+//   fields.
+// ensures: a TensorSource holding the chosen fields of every item stacked into [N, ...] tensors
+//   (read in chunks through a DataLoader, so on several threads), item names src.describe(i).
+//   Generating a synthetic set once this way saves regenerating it every epoch. Errors name the
+//   field or the item.
+std::shared_ptr<TensorSource> materialize(const std::shared_ptr<const Source>& src,
+                                          const std::vector<std::string>& fields = {});
+
 }  // namespace nabla::data

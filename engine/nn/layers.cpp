@@ -262,15 +262,19 @@ Tensor Flatten::forward(const Tensor& x) {
   return x.flatten(start_dim, end_dim);
 }
 
-Upsample::Upsample(int64_t s, UpsampleMode m) : Module("Upsample"), scale_factor(s), mode(m) {
+Upsample::Upsample(int64_t s, UpsampleMode m, bool ac)
+    : Module("Upsample"), scale_factor(s), mode(m), align_corners(ac) {
   check_positive("Upsample", "scale_factor", s);
+  NABLA_CHECK(!(ac && m == UpsampleMode::Nearest),
+              "Upsample: align_corners applies to bilinear mode only, not nearest");
 }
 Tensor Upsample::forward(const Tensor& x) {
-  return upsample(x, scale_factor, mode);
+  return upsample(x, scale_factor, mode, align_corners);
 }
 std::string Upsample::extra_repr() const {
   return cat("scale_factor=", scale_factor,
-             ", mode=", mode == UpsampleMode::Nearest ? "nearest" : "bilinear");
+             ", mode=", mode == UpsampleMode::Nearest ? "nearest" : "bilinear",
+             align_corners ? ", align_corners=True" : "");
 }
 
 }  // namespace nabla::nn

@@ -146,11 +146,14 @@ class Flatten : public Module {
 
 class Upsample : public Module {
  public:
-  explicit Upsample(int64_t scale_factor, UpsampleMode mode = UpsampleMode::Nearest);
+  // align_corners: bilinear mode only (torch.nn.Upsample's argument).
+  explicit Upsample(int64_t scale_factor, UpsampleMode mode = UpsampleMode::Nearest,
+                    bool align_corners = false);
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
   int64_t scale_factor;
   UpsampleMode mode;
+  bool align_corners;
 };
 
 // Convenience: std::make_shared for a layer, for building Sequentials.

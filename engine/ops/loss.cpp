@@ -7,6 +7,7 @@
 #include <nabla/ops/loss.h>
 
 #include <nabla/dispatch.h>
+#include <nabla/ops/activation.h>
 #include <nabla/ops/common.h>
 #include <nabla/ops/elementwise.h>
 #include <nabla/ops/reduce.h>
@@ -271,6 +272,44 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) 
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
   return pointwise_loss("l1_loss", Pointwise::L1, input, target, Tensor(), reduction);
+}
+
+Tensor dice_loss(const Tensor& logits, const Tensor& target, double smooth,
+                 bool include_background) {
+  const char* op = "dice_loss";
+  check_floating(op, "logits", logits);
+  NABLA_CHECK(logits.dim() >= 2, op, ": logits must have a class dim at 1, got ", logits.str());
+  const int64_t C = logits.size(1);
+  NABLA_CHECK(C >= (include_background ? 1 : 2), op, ": logits ", shape_str(logits.shape()),
+              " have ", C, " classes; without the background at least 2 are needed");
+  Shape tshape = logits.shape();
+  tshape.erase(tshape.begin() + 1);
+  NABLA_CHECK(target.dtype() == DType::Int64 && target.shape() == tshape, op, ": target ",
+              target.str(), " must be int64 ", shape_str(tshape), " for logits ",
+              shape_str(logits.shape()));
+  NABLA_CHECK(smooth >= 0, op, ": smooth must be >= 0, got ", smooth);
+  // The one-hot target [N, C, d1, ...], on the host, in the logits' dtype.
+  const Tensor t = target.to(Device::cpu()).contiguous();
+  const int64_t N = logits.size(0), S = N ? t.numel() / N : 0;
+  Tensor onehot = zeros(logits.shape(), DType::Float64);
+  const int64_t* pt = t.data<int64_t>();
+  double* po = onehot.data<double>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t s = 0; s < S; ++s) {
+      const int64_t c = pt[n * S + s];
+      NABLA_CHECK(c >= 0 && c < C, op, ": target value ", c, " at flat position ", n * S + s,
+                  " of ", shape_str(t.shape()), " is outside [0, ", C, ")");
+      po[(n * C + c) * S + s] = 1;
+    }
+  const Tensor g = onehot.to(logits.dtype()).to(logits.device());
+  std::vector<int64_t> dims = {0};
+  for (int64_t d = 2; d < logits.dim(); ++d) dims.push_back(d);
+  const Tensor p = softmax(logits, 1);
+  const Tensor inter = sum(mul(p, g), dims);  // [C]
+  const Tensor denom = add(add(sum(p, dims), sum(g, dims)), smooth);
+  Tensor dice = div(add(mul(inter, 2.0), smooth), denom);  // [C]
+  if (!include_background) dice = dice.narrow(0, 1, C - 1);
+  return rsub(1.0, mean(dice));
 }
 
 }  // namespace nabla

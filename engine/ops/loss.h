@@ -12,6 +12,15 @@
 //                   = max(x,0) - x t + log(1 + exp(-|x|)) for pw = 1. Differentiable in x, t, pw.
 //   mse_loss        (x - t)^2, same shapes; differentiable in x and t.
 //   l1_loss         |x - t|, same shapes; differentiable in x and t (gradient 0 where x == t).
+//   dice_loss       multiclass soft Dice (Milletari et al., V-Net; the soft form with plain sums
+//                   that milesial/Pytorch-UNet trains with): logits [N, C, d1, ...], int64 target
+//                   [N, d1, ...]; p = softmax(logits, 1), g = one_hot(target) at dim 1,
+//                     D_c = (2 sum_{n,s} p[n,c,s] g[n,c,s] + smooth) / (sum p[:,c] + sum g[:,c] +
+//                     smooth) loss = 1 - mean_c D_c    (c over 0..C-1, or 1..C-1 without the
+//                     background)
+//                   sums over the whole batch, so a class absent from one image still counts.
+//                   Built from softmax, mul, sum and div: its gradient is theirs. Only logits get
+//                   a gradient; the one-hot target is built on the host, then moved.
 //
 // Shape, dtype and target errors throw nabla::Error naming the op and every shape.
 #pragma once
@@ -50,5 +59,13 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 
 // requires: input float; target same shape and dtype. ensures: None gives input's shape.
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::Mean);
+
+// requires: logits float with dim >= 2 and C = logits.size(1) >= 2 when !include_background
+//   (>= 1 otherwise); target int64 with logits' shape minus dim 1, every value in [0, C) (else
+//   nabla::Error naming the value, its position and C); smooth >= 0.
+// ensures: the 0-dim loss in [0, 1] (see above); a class with no pixel in either p or g gives
+//   D_c = 1 when smooth > 0 (NaN when smooth = 0).
+Tensor dice_loss(const Tensor& logits, const Tensor& target, double smooth = 1.0,
+                 bool include_background = true);
 
 }  // namespace nabla

@@ -5,6 +5,7 @@
 #include <nabla/ops/common.h>
 
 #include "kernels/pool.h"
+#include "kernels/resize.h"
 
 namespace nabla {
 
@@ -114,30 +115,43 @@ Tensor global_avg_pool2d(const Tensor& x) {
 }
 
 namespace {
-template <bool kBilinear>
-Tensor upsample_impl(const Tensor& x, int64_t OH, int64_t OW) {
-  const char* op = kBilinear ? "upsample_bilinear2d" : "upsample_nearest2d";
+enum class Resize { Nearest, Bilinear, BilinearAligned };
+
+Tensor upsample_impl(const Tensor& x, int64_t OH, int64_t OW, Resize mode) {
+  const char* op = mode == Resize::Nearest ? "upsample_nearest2d" : "upsample_bilinear2d";
+  const char* fwd_name = mode == Resize::Nearest    ? "upsample_nearest2d_forward"
+                         : mode == Resize::Bilinear ? "upsample_bilinear2d_forward"
+                                                    : "upsample_bilinear2d_aligned_forward";
+  const char* bwd_name = mode == Resize::Nearest    ? "upsample_nearest2d_backward"
+                         : mode == Resize::Bilinear ? "upsample_bilinear2d_backward"
+                                                    : "upsample_bilinear2d_aligned_backward";
   check_upsample(op, x, OH, OW);
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   Tensor xc = x.contiguous();
   Tensor y = new_like(xc, {N, C, OH, OW});
   dispatch_floating(xc, op, [&](auto t) {
     using T = decltype(t);
-    const auto forward = kBilinear ? NABLA_KERNEL(xc.device(), upsample_bilinear2d_forward<T>)
-                                   : NABLA_KERNEL(xc.device(), upsample_nearest2d_forward<T>);
+    const auto forward = mode == Resize::Nearest
+                             ? NABLA_KERNEL(xc.device(), upsample_nearest2d_forward<T>)
+                         : mode == Resize::Bilinear
+                             ? NABLA_KERNEL(xc.device(), upsample_bilinear2d_forward<T>)
+                             : NABLA_KERNEL(xc.device(), upsample_bilinear2d_aligned_forward<T>);
     forward(N, C, H, W, OH, OW, xc.data<T>(), y.data<T>());
   });
-  count_kernel(kBilinear ? "upsample_bilinear2d_forward" : "upsample_nearest2d_forward");
+  count_kernel(fwd_name);
   record(op, {x}, y, [=](const std::vector<Tensor>& g, const std::vector<bool>&) {
     Tensor dy = g[0].contiguous();
     Tensor dx = new_like(dy, {N, C, H, W});
     dispatch_floating(dy, op, [&](auto t) {
       using T = decltype(t);
-      const auto backward = kBilinear ? NABLA_KERNEL(dy.device(), upsample_bilinear2d_backward<T>)
-                                      : NABLA_KERNEL(dy.device(), upsample_nearest2d_backward<T>);
+      const auto backward =
+          mode == Resize::Nearest ? NABLA_KERNEL(dy.device(), upsample_nearest2d_backward<T>)
+          : mode == Resize::Bilinear
+              ? NABLA_KERNEL(dy.device(), upsample_bilinear2d_backward<T>)
+              : NABLA_KERNEL(dy.device(), upsample_bilinear2d_aligned_backward<T>);
       backward(N, C, H, W, OH, OW, dy.data<T>(), dx.data<T>());
     });
-    count_kernel(kBilinear ? "upsample_bilinear2d_backward" : "upsample_nearest2d_backward");
+    count_kernel(bwd_name);
     return std::vector<Tensor>{dx};
   });
   return y;
@@ -145,18 +159,20 @@ Tensor upsample_impl(const Tensor& x, int64_t OH, int64_t OW) {
 }  // namespace
 
 Tensor upsample_nearest2d(const Tensor& x, int64_t oh, int64_t ow) {
-  return upsample_impl<false>(x, oh, ow);
+  return upsample_impl(x, oh, ow, Resize::Nearest);
 }
-Tensor upsample_bilinear2d(const Tensor& x, int64_t oh, int64_t ow) {
-  return upsample_impl<true>(x, oh, ow);
+Tensor upsample_bilinear2d(const Tensor& x, int64_t oh, int64_t ow, bool align_corners) {
+  return upsample_impl(x, oh, ow, align_corners ? Resize::BilinearAligned : Resize::Bilinear);
 }
 
-Tensor upsample(const Tensor& x, int64_t scale, UpsampleMode mode) {
+Tensor upsample(const Tensor& x, int64_t scale, UpsampleMode mode, bool align_corners) {
   NABLA_CHECK(scale >= 1, "upsample: scale must be >= 1, got ", scale);
   NABLA_CHECK(x.dim() == 4, "upsample: input must be 4-D NCHW, got ", x.str());
+  NABLA_CHECK(!(align_corners && mode == UpsampleMode::Nearest),
+              "upsample: align_corners applies to bilinear mode only, not nearest");
   return mode == UpsampleMode::Nearest
              ? upsample_nearest2d(x, x.size(2) * scale, x.size(3) * scale)
-             : upsample_bilinear2d(x, x.size(2) * scale, x.size(3) * scale);
+             : upsample_bilinear2d(x, x.size(2) * scale, x.size(3) * scale, align_corners);
 }
 
 }  // namespace nabla

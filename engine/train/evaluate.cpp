@@ -3,7 +3,10 @@
 
 #include <algorithm>
 
+#include <cstring>
+
 #include <nabla/autograd.h>
+#include <nabla/data/loader.h>
 #include <nabla/error.h>
 #include <nabla/io/progress.h>
 #include <nabla/ops.h>
@@ -57,6 +60,63 @@ Evaluation evaluate_classifier(nn::Module& net, const data::Dataset& ds, int64_t
   }
   bar.finish();
   r.loss = loss_sum / double(r.n);
+  net.train(was_training);
+  return r;
+}
+
+nlohmann::json SegmentationEvaluation::to_json() const {
+  nlohmann::json j = metrics.to_json();
+  j["n"] = n;
+  j["loss"] = loss;
+  return j;
+}
+
+SegmentationEvaluation evaluate_segmenter(nn::Module& net,
+                                          const std::shared_ptr<const data::Source>& src,
+                                          const std::vector<std::string>& class_names,
+                                          int64_t batch, Device dev, bool keep_predictions,
+                                          bool progress) {
+  NABLA_CHECK(src != nullptr && src->size() > 0, "evaluate_segmenter: the data set is empty");
+  NABLA_CHECK(batch >= 1, "evaluate_segmenter: batch must be >= 1, got ", batch);
+  const int64_t K = int64_t(class_names.size());
+  NABLA_CHECK(K >= 2, "evaluate_segmenter: needs at least 2 class names, got ", K);
+  const bool was_training = net.is_training();
+  net.eval();
+  NoGradGuard ng;
+  SegmentationEvaluation r;
+  r.metrics = metrics::SegmentationMetrics(K, class_names);
+  data::DataLoader loader(src, batch, /*shuffle=*/false, 0);
+  io::ProgressBar bar("eval", loader.num_batches(), progress);
+  double loss_sum = 0;
+  int64_t pixels = 0;
+  for (int64_t i = 0; i < loader.num_batches(); ++i) {
+    const data::Batch b = loader.batch(i);
+    const Tensor& x = b["image"];
+    const Tensor& y = b["mask"];
+    NABLA_CHECK(y.dtype() == DType::Int64 && y.dim() == 3 && x.dim() == 4 &&
+                    x.size(2) == y.size(1) && x.size(3) == y.size(2),
+                "evaluate_segmenter: images ", x.str(), " and masks ", y.str(),
+                " do not match (images [b, C, H, W], masks int64 [b, H, W])");
+    Tensor logits = net(x.to(dev));
+    Shape want = y.shape();
+    want.insert(want.begin() + 1, K);
+    NABLA_CHECK(logits.shape() == want, "evaluate_segmenter: the net gives ",
+                shape_str(logits.shape()), " logits for masks ", shape_str(y.shape()), " of ", K,
+                " classes");
+    loss_sum += cross_entropy(logits, y.to(dev), Tensor(), Reduction::Sum).item<double>();
+    pixels += y.numel();
+    const Tensor p = metrics::predicted_classes(logits, y);
+    r.metrics.add(p, y);
+    if (keep_predictions) {
+      if (i == 0) r.pred = empty({src->size(), y.size(1), y.size(2)}, DType::Int64);
+      std::memcpy(r.pred.data<int64_t>() + r.n * y.size(1) * y.size(2), p.data<int64_t>(),
+                  size_t(p.numel()) * sizeof(int64_t));
+    }
+    r.n += x.size(0);
+    bar.update(i + 1);
+  }
+  bar.finish();
+  r.loss = loss_sum / double(pixels);
   net.train(was_training);
   return r;
 }
