@@ -3,7 +3,12 @@
 #include <cmath>
 #include <filesystem>
 
+#include <set>
+
+#include <nabla/data/image_folder.h>
 #include <nabla/gan/losses.h>
+#include <nabla/gan/pool.h>
+#include <nabla/gan/samples.h>
 #include <nabla/ops.h>
 
 #include "gradcheck.h"
@@ -177,4 +182,111 @@ TEST_CASE("gan turing pairs: order per sample, drawn from the generator") {
   CHECK(ones > 430);  // Binomial(1000, 1/2): 500 +- 16 (sd), so 4 sd either side
   CHECK(ones < 570);
   for (float x : o1.to_vector<float>()) CHECK((x == 0.f || x == 1.f));
+}
+
+TEST_CASE("gan image pool: returns its input until full, then swaps with probability 1/2") {
+  // Image n of query q is the constant 100 q + n, so every returned image names its origin.
+  auto batch = [](int q, int n) {
+    std::vector<float> v;
+    for (int i = 0; i < n; ++i)
+      for (int k = 0; k < 4; ++k) v.push_back(float(100 * q + i));
+    return from_vector(v, {int64_t(n), 1, 2, 2});
+  };
+  auto ids = [](const Tensor& t) {
+    std::vector<float> v = t.to_vector<float>();
+    std::vector<int> out;
+    for (size_t i = 0; i < v.size(); i += 4) {
+      for (size_t k = 1; k < 4; ++k) CHECK(v[i + k] == v[i]);  // images are moved whole
+      out.push_back(int(v[i]));
+    }
+    return out;
+  };
+  gan::ImagePool pool(5, 3);
+  CHECK(ids(pool.query(batch(0, 3))) == std::vector<int>{0, 1, 2});
+  CHECK(pool.size() == 3);
+  // Two more fill it (returned as they are); the sixth image meets a full pool.
+  std::vector<int> second = ids(pool.query(batch(1, 3)));
+  CHECK(second[0] == 100);
+  CHECK(second[1] == 101);
+  CHECK(pool.size() == 5);
+  // Once full: each output is either the input itself or an image stored before; over many
+  // queries about half are swapped, and the pool keeps its size.
+  std::set<int> stored = {0, 1, 2, 100, 101};
+  if (second[2] != 102) {
+    CHECK(stored.count(second[2]) == 1);
+    stored.erase(second[2]);
+    stored.insert(102);
+  }
+  int swapped = 0, total = 1;
+  for (int q = 2; q < 202; ++q) {
+    std::vector<int> out = ids(pool.query(batch(q, 2)));
+    for (int i = 0; i < 2; ++i, ++total) {
+      const int mine = 100 * q + i;
+      if (out[size_t(i)] == mine) continue;
+      ++swapped;
+      REQUIRE_MESSAGE(stored.count(out[size_t(i)]) == 1,
+                      "returned " << out[size_t(i)] << ", which the pool did not hold");
+      stored.erase(out[size_t(i)]);
+      stored.insert(mine);
+    }
+    CHECK(pool.size() == 5);
+  }
+  // Binomial(401, 1/2): 200.5 +- 10 (sd); 4 sd either side.
+  CHECK(swapped > 160);
+  CHECK(swapped < 241);
+  // The pool holds exactly what the bookkeeping says.
+  std::vector<int> held = ids(pool.state());
+  CHECK(std::set<int>(held.begin(), held.end()) == stored);
+
+  // Seeded: the same seed and queries give the same outputs; the state round-trips.
+  gan::ImagePool a(4, 9), b(4, 9);
+  for (int q = 0; q < 6; ++q) CHECK(ids(a.query(batch(q, 3))) == ids(b.query(batch(q, 3))));
+  gan::ImagePool c(4, 0);
+  c.load_state(a.state());
+  c.generator().set_state(a.generator().seed(), a.generator().offset());
+  CHECK(ids(a.query(batch(7, 3))) == ids(c.query(batch(7, 3))));
+
+  // Capacity 0 passes everything through; errors name the shapes.
+  gan::ImagePool none(0);
+  CHECK(ids(none.query(batch(3, 2))) == std::vector<int>{300, 301});
+  check_error([&] { a.query(zeros({2, 1, 3, 3})); }, {"ImagePool", "[2, 1, 3, 3]", "[1, 1, 2, 2]"});
+}
+
+TEST_CASE("gan sample grids: one PNG per epoch, the strip of epochs, interpolation") {
+  TempDir tmp;
+  const std::string dir = tmp / "samples";
+  // Epoch e's images are the constant (e - 2) / 2 in [-1, 1]: pixel (e - 2) / 4 + 1/2 in the PNG.
+  for (int e = 1; e <= 3; ++e) {
+    const std::string png = gan::save_epoch_samples(dir, e, full({10, 1, 4, 4}, (e - 2) / 2.0), 5);
+    CHECK(png == (std::filesystem::path(dir) / ("epoch_00" + std::to_string(e) + ".png")).string());
+    Tensor img = data::load_png(png, 1);
+    // 2 rows, 5 columns of 4x4 images with 2 pixels of padding: [1, 14, 32].
+    REQUIRE(img.shape() == Shape{1, 14, 32});
+    CHECK(img.to_vector<float>()[size_t(2 * 32 + 2)] ==
+          doctest::Approx(std::round(255 * ((e - 2) / 4.0 + 0.5)) / 255));
+  }
+  const std::string strip = gan::save_epoch_strip(dir, 4);
+  Tensor s = data::load_png(strip, 1);
+  REQUIRE(s.shape() == Shape{1, 3 * 6 + 2, 4 * 6 + 2});  // one row of 4 per epoch
+  std::vector<float> v = s.to_vector<float>();
+  for (int e = 1; e <= 3; ++e)
+    CHECK(v[size_t((2 + (e - 1) * 6) * 26 + 2 + 6 * 3)] ==
+          doctest::Approx(std::round(255 * ((e - 2) / 4.0 + 0.5)) / 255));
+  // An epoch with a different image size cannot join the strip.
+  gan::save_epoch_samples(dir, 4, zeros({10, 1, 5, 5}));
+  check_error([&] { gan::save_epoch_strip(dir, 4); }, {"epoch_004.npy", "epoch_001.npy"});
+  check_error([&] { gan::save_epoch_strip(tmp / "empty", 4); }, {"no epoch_", "empty"});
+  check_error(
+      [&] {
+        gan::save_epoch_samples(dir, 1, zeros({2, 2, 4, 4}));
+      },
+      {"save_epoch_samples", "[2, 2, 4, 4]"});
+
+  // Interpolation: rows of `steps` points from a_r to b_r, ends included.
+  Tensor a = tensor({0, 0, 1, -1}, {2, 2}), b = tensor({4, 8, 1, 1}, {2, 2});
+  Tensor path = gan::interpolate_latents(a, b, 5);
+  REQUIRE(path.shape() == Shape{10, 2});
+  check_close(path, {0, 0, 1, 2, 2, 4, 3, 6, 4, 8, 1, -1, 1, -0.5, 1, 0, 1, 0.5, 1, 1}, 1e-6);
+  check_error([&] { gan::interpolate_latents(a, zeros({3, 2}), 5); }, {"[2, 2]", "[3, 2]"});
+  check_error([&] { gan::interpolate_latents(a, b, 1); }, {"steps"});
 }
