@@ -99,5 +99,6 @@ void register_demo(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_explain_detector(CLI::App& explain);  // `explain detector`
 void register_squares(CLI::App& app);
+void register_gan(CLI::App& app);
 
 }  // namespace nabla::cli

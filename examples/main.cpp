@@ -8,6 +8,7 @@
 //   nabla explain detector the saliency-based adversarial detector
 //   nabla demo             the README's main job: a short training run and a report folder
 //   nabla squares          the input-gradient warm-up on synthetic shapes
+//   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_explain(app);
   nabla::cli::register_demo(app);
   nabla::cli::register_squares(app);
+  nabla::cli::register_gan(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

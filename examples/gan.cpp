@@ -1,0 +1,175 @@
+// nabla gan train | sample: DCGAN and the conditional GAN on Fashion-MNIST at 32x32 with the
+// discriminator losses of engine/gan. The recipe and the sampler are nets/gan_train.h; this file
+// maps the flags onto them and prints the result.
+#include <cstdio>
+
+#include <nabla/error.h>
+#include <nabla/gan/losses.h>
+#include <nets/gan_train.h>
+
+#include "common.h"
+
+namespace nabla::cli {
+
+namespace {
+
+struct GanTrainFlags {
+  Common c;
+  nets::GanTraining t;
+  std::string classes;
+};
+
+struct GanSampleFlags {
+  Common c;
+  nets::GanSampling s;
+};
+
+constexpr unsigned kGanTrainFlags = kTrainingFlags & ~unsigned(kTestLimit);
+
+std::vector<int64_t> parse_classes(const std::string& s) {
+  std::vector<int64_t> out;
+  for (const std::string& part : split_list(s)) {
+    size_t used = 0;
+    long long v = -1;
+    try {
+      v = std::stoll(part, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    NABLA_CHECK(used == part.size() && v >= 0 && v <= 9, "--classes ", s, ": '", part,
+                "' is not a class index 0..9");
+    out.push_back(v);
+  }
+  return out;
+}
+
+void print_train(const nlohmann::json& s) {
+  std::printf("%s with the %s loss, %lld epochs on %lld images (classes",
+              s["model"].get<std::string>().c_str(), s["loss"].get<std::string>().c_str(),
+              (long long)s["epochs"].get<int64_t>(), (long long)s["n_train"].get<int64_t>());
+  for (const auto& k : s["classes"]) std::printf(" %lld", (long long)k.get<int64_t>());
+  std::printf(")\n");
+  std::printf("last epoch: D loss %.4f, G loss %.4f, D(x) %.4f, D(G(z)) %.4f\n",
+              s["d_loss"].get<double>(), s["g_loss"].get<double>(), s["d_x"].get<double>(),
+              s["d_g_z"].get<double>());
+  std::printf("trained in %.1f s (%.0f img/s on %s)\n", s["train_seconds"].get<double>(),
+              s["images_per_second"].get<double>(), s["device"].get<std::string>().c_str());
+  std::printf(
+      "wrote %s, %s, %s, %s, %s\n", s["generator"].get<std::string>().c_str(),
+      s["discriminator"].get<std::string>().c_str(), s["samples"].get<std::string>().c_str(),
+      s["interpolation"].get<std::string>().c_str(), s["curves"].get<std::string>().c_str());
+}
+
+void print_sample(const nlohmann::json& s) {
+  std::printf("%lld samples (nz %lld), pixels mean %.4f, std %.4f, in [%.4f, %.4f]\n",
+              (long long)s["n"].get<int64_t>(), (long long)s["nz"].get<int64_t>(),
+              s["pixel_mean"].get<double>(), s["pixel_std"].get<double>(),
+              s["pixel_min"].get<double>(), s["pixel_max"].get<double>());
+  std::printf("wrote %s\n", s["grid"].get<std::string>().c_str());
+  if (s.contains("z_npy"))
+    std::printf("wrote %s, %s\n", s["z_npy"].get<std::string>().c_str(),
+                s["images_npy"].get<std::string>().c_str());
+}
+
+}  // namespace
+
+void register_gan(CLI::App& app) {
+  CLI::App* gan_cmd = app.add_subcommand(
+      "gan",
+      "Generative adversarial networks: DCGAN and the conditional GAN on Fashion-MNIST padded to\n"
+      "32x32, with seven discriminator losses; train, then sample a generator.");
+  gan_cmd->require_subcommand(1);
+
+  auto f = std::make_shared<GanTrainFlags>();
+  f->c.epochs = 5;
+  f->c.batch = 64;
+  f->c.lr = 2e-4;
+  f->c.out = "runs/gan";
+  CLI::App* train = gan_cmd->add_subcommand(
+      "train",
+      "Train DCGAN (pytorch/examples' networks, one stage fewer for 32x32) or the conditional\n"
+      "GAN. Each step updates D on a real and a generated batch, then G through the frozen D\n"
+      "(no D weight gradient is computed). Adam (lr 2e-4, betas 0.5, 0.999). Writes\n"
+      "DIR/generator.safetensors and DIR/discriminator.safetensors (pytorch/examples' state_dict\n"
+      "keys), DIR/metrics.csv, DIR/curves.png (D and G losses, D(x) and D(G(z))),\n"
+      "DIR/samples/epoch_<e>.png (fixed noise), DIR/samples/epochs.png, DIR/interpolation.png and\n"
+      "DIR/summary.json; --resume DIR continues the run.");
+  add_common_flags(train, f->c, kGanTrainFlags,
+                   {{"--lr", "Adam learning rate of both networks"},
+                    {"--train-limit", "use the first N training images of the chosen classes"}});
+  nets::GanTraining& t = f->t;
+  train->add_option("--model", t.model, "dcgan, or cgan (the label conditions G and D)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"dcgan", "cgan"}));
+  train
+      ->add_option("--loss", t.loss,
+                   "minimax, nonsaturating, lsgan, rsgan, rasgan, ralsgan or turing (formulas "
+                   "and sources in engine/gan/losses.h)")
+      ->capture_default_str()
+      ->check(CLI::IsMember(gan::loss_names()));
+  train->add_option("--nz", t.nz, "latent dimension")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 4096));
+  train->add_option("--ngf", t.ngf, "generator width (channels of its last hidden layer)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  train->add_option("--ndf", t.ndf, "discriminator width (channels of its first layer)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1024));
+  train->add_option("--beta1", t.beta1, "Adam beta1")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 0.999));
+  train->add_option("--classes", f->classes,
+                    "comma-separated Fashion-MNIST classes to train on (default: all ten)");
+  train->callback([f, train] {
+    const Common& c = f->c;
+    nets::GanTraining t = f->t;
+    t.classes = parse_classes(f->classes);
+    t.epochs = c.epochs;
+    t.batch = c.batch;
+    t.lr = c.lr;
+    t.seed = c.seed;
+    t.data = c.data;
+    t.train_limit = c.train_limit;
+    t.out = c.out;
+    t.checkpoint_every = c.checkpoint_every;
+    t.device = c.device;
+    t.threads = c.threads;
+    t = resume_options(*train, c, t).get<nets::GanTraining>();
+    Common run = c;
+    run.threads = t.threads;
+    apply_threads(run);
+    const nlohmann::json s =
+        nets::train_gan(t, resolve_device(t.device), !c.resume.empty(), c.show_progress());
+    print_report(c, s, print_train);
+  });
+
+  auto g = std::make_shared<GanSampleFlags>();
+  g->c.out = "runs/gan_samples";
+  CLI::App* sample = gan_cmd->add_subcommand(
+      "sample",
+      "Draw samples from a trained generator (in eval mode): DIR/samples.png, a grid of --n.\n"
+      "With --save-npy DIR2 also DIR2/z.npy (float32 [n, nz, 1, 1]) and DIR2/images.npy\n"
+      "(float32 [n, 1, 32, 32] in [-1, 1]); for a conditional generator DIR2/labels.npy too\n"
+      "(int64, the index within its classes, which its one-hot encodes).");
+  add_common_flags(sample, g->c, kDevice | kOut | kJson | kSeed | kThreads);
+  sample->add_option("--checkpoint", g->s.checkpoint, "generator.safetensors of `gan train`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sample->add_option("--n", g->s.n, "number of samples")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100000));
+  sample->add_option("--class", g->s.klass,
+                     "conditional generator: the Fashion-MNIST class of every sample (default: "
+                     "its classes in turn)");
+  sample->add_option("--save-npy", g->s.save_npy, "also write z.npy and images.npy into DIR");
+  sample->callback([g] {
+    apply_threads(g->c);
+    nets::GanSampling s = g->s;
+    s.seed = g->c.seed;
+    s.out = g->c.out;
+    print_report(g->c, nets::sample_gan(s, resolve_device(g->c.device)), print_sample);
+  });
+}
+
+}  // namespace nabla::cli

@@ -1,0 +1,76 @@
+// Training DCGAN (or its conditional variant) on Fashion-MNIST padded to 32x32 with any of the
+// discriminator losses of engine/gan/losses.h: the recipe behind `nabla gan train`, and the
+// sampler behind `nabla gan sample`.
+//
+//   data    the training split, optionally only --classes; 28x28 pixels p in [0, 1] padded by 2
+//           on every side and mapped to 2p - 1 in [-1, 1] (the padding is -1, the background)
+//   per step, batch (x, y), z ~ N(0, 1) [B, nz, 1, 1] from the run's noise generator:
+//     D step   xf = G(z); (L_D, -) = loss(C(x), C(xf.detach()))  (turing: C(pair(x, xf, o)) with
+//              the order o drawn per sample); Adam step on D
+//     G step   with D frozen (nn::FreezeGuard: no D weight gradient is computed):
+//              (-, L_G) = loss(C(x), C(xf)) through the updated D; Adam step on G
+//     cgan     G gets z concatenated with onehot(y), D gets onehot(y) as constant planes
+//   metrics  d_loss, g_loss, d_x = mean sigmoid(C(x)) and d_g_z = mean sigmoid(C(G(z))) of the
+//            D step (turing: the mean answer "first is real" on pairs whose first is real, and
+//            on pairs whose first is fake)
+//   per epoch  the generator in eval mode on 64 fixed latent codes (cgan: class k of the chosen
+//            classes for code k mod K) -> out/samples/epoch_<e>.png, and the strip of epochs
+//            out/samples/epochs.png; at the end a latent interpolation grid out/interpolation.png
+//
+// Writes into `out`: generator.safetensors and discriminator.safetensors (the reference's
+// parameter names; the generator's metadata holds nz, ngf, nc, the classes and the loss, which is
+// what `gan sample` rebuilds it from), metrics.csv, curves.png, summary.json, samples/ and the
+// run state that --resume continues from.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include <nabla/device.h>
+
+namespace nabla::nets {
+
+struct GanTraining {
+  std::string model = "dcgan";         // dcgan or cgan
+  std::string loss = "nonsaturating";  // gan::loss_names()
+  int64_t nz = 100, ngf = 64, ndf = 64;
+  int64_t epochs = 5, batch = 64;
+  double lr = 2e-4, beta1 = 0.5, beta2 = 0.999;
+  std::vector<int64_t> classes;  // empty: all ten
+  uint64_t seed = 0;
+  std::string data;  // MNIST-format folder; empty: Fashion-MNIST
+  int64_t train_limit = 0;
+  std::string out = "runs/gan";
+  int64_t checkpoint_every = 0;
+  std::string device = "auto";
+  int threads = 0;
+};
+
+void to_json(nlohmann::json& j, const GanTraining& c);
+void from_json(const nlohmann::json& j, GanTraining& c);
+
+// requires: valid options (a nabla::Error names the first bad one); resume: `c.out` holds a
+//   checkpoint of a run with these options.
+// ensures: the files above; returns the summary (per-epoch records, last d_loss, g_loss, d_x,
+//   d_g_z, timings, paths).
+nlohmann::json train_gan(const GanTraining& c, Device dev, bool resume, bool show);
+
+struct GanSampling {
+  std::string checkpoint;  // a generator.safetensors
+  int64_t n = 64;
+  uint64_t seed = 0;
+  int64_t klass = -1;  // cgan: the class of every sample; -1: class i mod K for sample i
+  std::string out = "runs/gan_samples";
+  std::string save_npy;  // non-empty: also z.npy and images.npy there
+  int64_t nz = 0;        // 0: from the checkpoint's metadata (or its shapes)
+};
+
+// requires: the checkpoint holds a DCGAN generator (its errors name the file and the keys).
+// ensures: out/samples.png (a grid of n) and, with save_npy, z.npy float32 [n, nz, 1, 1] and
+//   images.npy float32 [n, nc, 32, 32] in [-1, 1] (the generator in eval mode); returns a summary
+//   (n, nz, classes, the mean and std of the pixels, paths).
+nlohmann::json sample_gan(const GanSampling& s, Device dev);
+
+}  // namespace nabla::nets
