@@ -24,6 +24,12 @@ struct GanSampleFlags {
   nets::GanSampling s;
 };
 
+struct GanEvalFlags {
+  Common c;
+  nets::GanEvaluation e;
+  std::string classes;
+};
+
 constexpr unsigned kGanTrainFlags = kTrainingFlags & ~unsigned(kTestLimit);
 
 std::vector<int64_t> parse_classes(const std::string& s) {
@@ -69,6 +75,19 @@ void print_sample(const nlohmann::json& s) {
   if (s.contains("z_npy"))
     std::printf("wrote %s, %s\n", s["z_npy"].get<std::string>().c_str(),
                 s["images_npy"].get<std::string>().c_str());
+}
+
+void print_eval(const nlohmann::json& s) {
+  std::printf("%lld samples from %s against %lld %s images\n", (long long)s["n"].get<int64_t>(),
+              s["source"].get<std::string>().c_str(), (long long)s["n_reference"].get<int64_t>(),
+              s["reference"].get<std::string>().c_str());
+  std::printf("FD %.4f (floor, train against test: %.4f), KID %.5f\n", s["fd"].get<double>(),
+              s["fd_floor"].get<double>(), s["kid"].get<double>());
+  std::printf("precision %.4f, recall %.4f (k = 3)\n", s["precision"].get<double>(),
+              s["recall"].get<double>());
+  std::printf("classes covered %lld of 10, KL(p(y) || uniform) %.4f, classifier score %.4f\n",
+              (long long)s["classes_covered"].get<int64_t>(), s["coverage_kl"].get<double>(),
+              s["classifier_score"].get<double>());
 }
 
 }  // namespace
@@ -169,6 +188,41 @@ void register_gan(CLI::App& app) {
     s.seed = g->c.seed;
     s.out = g->c.out;
     print_report(g->c, nets::sample_gan(s, resolve_device(g->c.device)), print_sample);
+  });
+
+  auto e = std::make_shared<GanEvalFlags>();
+  CLI::App* eval = gan_cmd->add_subcommand(
+      "eval",
+      "Measure generated samples on the features of a FashionCNN (`classify train`): the\n"
+      "Frechet distance on fc1 (128-d, after ReLU) with its floor FD(train, test), KID (cubic\n"
+      "kernel), precision and recall (k = 3), classes covered, KL(p(y) || uniform) and the\n"
+      "classifier score. Samples come from a generator (--checkpoint, drawn as `gan sample`\n"
+      "draws them) or from a .npy made elsewhere (--images, float [n, 1, 32, 32] in [-1, 1]).");
+  add_common_flags(eval, e->c, kDevice | kData | kJson | kSeed | kThreads);
+  eval->add_option("--checkpoint", e->e.checkpoint, "generator.safetensors of `gan train`")
+      ->check(CLI::ExistingFile);
+  eval->add_option("--images", e->e.images, "samples as .npy, float [n, 1, 32, 32] in [-1, 1]")
+      ->check(CLI::ExistingFile);
+  eval->add_option("--classifier", e->e.classifier, "FashionCNN checkpoint of `classify train`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  eval->add_option("--reference", e->e.reference,
+                   "real images to compare with: train, test (the first --n images of the "
+                   "split) or a .npy like --images")
+      ->capture_default_str();
+  eval->add_option("--n", e->e.n, "samples drawn from --checkpoint, and reference images")
+      ->capture_default_str()
+      ->check(CLI::Range(4, 100000));
+  eval->add_option("--class", e->e.klass, "conditional generator: sample only this class");
+  eval->add_option("--classes", e->classes,
+                   "comma-separated classes of the reference images (default: all ten)");
+  eval->callback([e] {
+    apply_threads(e->c);
+    nets::GanEvaluation ev = e->e;
+    ev.seed = e->c.seed;
+    ev.data = e->c.data;
+    ev.classes = parse_classes(e->classes);
+    print_report(e->c, nets::evaluate_gan(ev, resolve_device(e->c.device)), print_eval);
   });
 }
 

@@ -1,6 +1,7 @@
 // The GAN training recipe and the sampler (see gan_train.h).
 #include <nets/gan_train.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,9 +14,11 @@
 #include <nabla/gan/samples.h>
 #include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
+#include <nabla/metrics/generative.h>
 #include <nabla/ops.h>
 #include <nabla/optim/factory.h>
 #include <nabla/train/trainer.h>
+#include <nets/classifier.h>
 #include <nets/dcgan.h>
 
 namespace nabla::nets {
@@ -351,61 +354,124 @@ json train_gan(const GanTraining& c, Device dev, bool resume, bool show) {
   return summary;
 }
 
-json sample_gan(const GanSampling& s, Device dev) {
-  NABLA_CHECK(s.n >= 1, "gan sample: --n ", s.n, " must be >= 1");
-  io::SafetensorsFile f = io::load_safetensors(s.checkpoint);
+namespace {
+
+struct Samples {
+  Tensor z, images, labels;  // labels: the index within `classes` (conditional only)
+  std::vector<int64_t> classes;
+  int64_t nz = 0, ngf = 0;
+};
+
+// Draws n samples of the generator in `checkpoint` (eval mode) from seed.
+Samples draw_samples(const std::string& checkpoint, int64_t n, uint64_t seed, int64_t klass,
+                     int64_t nz_flag, Device dev) {
+  NABLA_CHECK(n >= 1, "gan sample: --n ", n, " must be >= 1");
+  io::SafetensorsFile f = io::load_safetensors(checkpoint);
   auto it = f.tensors.find("main.0.weight");
   auto last = f.tensors.find("main.9.weight");
   NABLA_CHECK(it != f.tensors.end() && last != f.tensors.end() && it->second.dim() == 4 &&
                   last->second.dim() == 4,
-              "gan sample: ", s.checkpoint,
+              "gan sample: ", checkpoint,
               " is not a DCGAN generator at 32x32 (no main.0.weight and main.9.weight)");
   const int64_t nz_in = it->second.size(0), ngf = it->second.size(1) / 4, nc = last->second.size(1);
-  std::vector<int64_t> classes;
+  Samples out;
   if (f.metadata.count("classes") && !f.metadata["classes"].empty()) {
-    std::string list = f.metadata["classes"];
+    const std::string list = f.metadata["classes"];
     size_t pos = 0;
     while (pos <= list.size()) {
       size_t comma = list.find(',', pos);
       if (comma == std::string::npos) comma = list.size();
-      classes.push_back(std::stoll(list.substr(pos, comma - pos)));
+      out.classes.push_back(std::stoll(list.substr(pos, comma - pos)));
       pos = comma + 1;
     }
   }
-  const int64_t K = int64_t(classes.size());
-  const int64_t nz = s.nz > 0 ? s.nz : nz_in - K;
-  NABLA_CHECK(nz >= 1 && nz + K == nz_in, "gan sample: ", s.checkpoint, " has main.0.weight ",
+  const int64_t K = int64_t(out.classes.size());
+  const int64_t nz = nz_flag > 0 ? nz_flag : nz_in - K;
+  NABLA_CHECK(nz >= 1 && nz + K == nz_in, "gan sample: ", checkpoint, " has main.0.weight ",
               shape_str(it->second.shape()), ": nz ", nz, " plus ", K,
               " classes does not match its ", nz_in, " input channels");
   int64_t slot = -1;
-  if (s.klass >= 0) {
-    NABLA_CHECK(K > 0, "gan sample: --class ", s.klass, " needs a conditional generator; ",
-                s.checkpoint, " is unconditional");
+  if (klass >= 0) {
+    NABLA_CHECK(K > 0, "gan sample: --class ", klass, " needs a conditional generator; ",
+                checkpoint, " is unconditional");
     for (int64_t k = 0; k < K; ++k)
-      if (classes[size_t(k)] == s.klass) slot = k;
-    std::string list;
-    for (int64_t c : classes) list += (list.empty() ? "" : ",") + std::to_string(c);
-    NABLA_CHECK(slot >= 0, "gan sample: --class ", s.klass, " is not among the classes ", list,
-                " of ", s.checkpoint);
+      if (out.classes[size_t(k)] == klass) slot = k;
+    NABLA_CHECK(slot >= 0, "gan sample: --class ", klass, " is not among the classes ",
+                join(out.classes), " of ", checkpoint);
   }
   DCGANGenerator G(nz_in, ngf, nc);
   G.load_state_dict(f.tensors);
   G.to(dev);
   G.eval();
-  Generator gen(s.seed);
-  const Tensor z = randn({s.n, nz, 1, 1}, DType::Float32, Device::cpu(), &gen);
-  const Tensor y = K > 0 ? sample_labels(s.n, K, slot) : Tensor();
-  Tensor images;
+  Generator gen(seed);
+  out.z = randn({n, nz, 1, 1}, DType::Float32, Device::cpu(), &gen);
+  if (K > 0) out.labels = sample_labels(n, K, slot);
   {
     NoGradGuard ng;
-    images = G(g_input(z.to(dev), y, K)).to(Device::cpu()).contiguous();
+    std::vector<Tensor> parts;
+    for (int64_t i = 0; i < n; i += 500) {  // in chunks: eval mode makes them independent
+      const int64_t m = std::min<int64_t>(500, n - i);
+      Tensor y = K > 0 ? out.labels.narrow(0, i, m) : Tensor();
+      parts.push_back(G(g_input(out.z.narrow(0, i, m).to(dev), y, K)).to(Device::cpu()));
+    }
+    out.images = concat(parts, 0).contiguous();
   }
+  out.nz = nz;
+  out.ngf = ngf;
+  return out;
+}
+
+// 32x32 images in [-1, 1] -> FashionCNN's 28x28 inputs in [0, 1].
+Tensor to_classifier_input(const Tensor& x) {
+  return mul(add(x.narrow(2, 2, 28).narrow(3, 2, 28).contiguous(), 1.0), 0.5);
+}
+
+// fc1 features after ReLU [n, 128] and class probabilities [n, 10] of x [n, 1, 28, 28].
+std::pair<Tensor, Tensor> classify_features(nn::Module& net, const Tensor& x, Device dev) {
+  std::vector<Tensor> feats, probs;
+  Tensor captured;
+  nn::ForwardHookGuard hook(net.submodule("fc1"),
+                            [&](nn::Module&, const Tensor&, const Tensor& out) {
+                              captured = out;
+                              return std::optional<Tensor>();
+                            });
+  NoGradGuard ng;
+  for (int64_t i = 0; i < x.size(0); i += 500) {
+    const int64_t m = std::min<int64_t>(500, x.size(0) - i);
+    Tensor logits = net(x.narrow(0, i, m).contiguous().to(dev));
+    feats.push_back(relu(captured).to(Device::cpu()));
+    probs.push_back(softmax(logits, 1).to(Device::cpu()));
+  }
+  return {concat(feats, 0), concat(probs, 0)};
+}
+
+// The first n images of a split, of the chosen classes, as classifier inputs [n, 1, 28, 28].
+Tensor real_images(const std::string& dir, data::Split split, const std::vector<int64_t>& classes,
+                   int64_t n) {
+  data::Dataset ds = data::load_mnist(dir, split, 0);
+  std::vector<int64_t> keep;
+  const std::vector<int64_t> y = ds.labels.to_vector<int64_t>();
+  for (size_t i = 0; i < y.size() && int64_t(keep.size()) < n; ++i)
+    if (classes.empty() || std::find(classes.begin(), classes.end(), y[i]) != classes.end())
+      keep.push_back(int64_t(i));
+  std::vector<Tensor> rows;
+  for (int64_t i : keep) rows.push_back(ds.images.narrow(0, i, 1));
+  NABLA_CHECK(rows.size() >= 2, "gan eval: fewer than 2 reference images of the classes ",
+              join(classes));
+  return concat(rows, 0);
+}
+
+}  // namespace
+
+json sample_gan(const GanSampling& s, Device dev) {
+  Samples smp = draw_samples(s.checkpoint, s.n, s.seed, s.klass, s.nz, dev);
+  const Tensor& images = smp.images;
   fs::create_directories(s.out);
   const std::string png = (fs::path(s.out) / "samples.png").string();
   io::save_image_grid(png, mul(add(images, 1.0), 0.5), 8);
   json j = {{"n", s.n},
-            {"nz", nz},
-            {"ngf", ngf},
+            {"nz", smp.nz},
+            {"ngf", smp.ngf},
             {"checkpoint", s.checkpoint},
             {"device", dev.str()},
             {"seed", s.seed},
@@ -414,26 +480,86 @@ json sample_gan(const GanSampling& s, Device dev) {
             {"pixel_min", -max(neg(images)).item<double>()},
             {"pixel_max", max(images).item<double>()},
             {"grid", png}};
-  if (K > 0) {
-    std::vector<int64_t> yl = y.to_vector<int64_t>();
-    for (int64_t& v : yl) v = classes[size_t(v)];
+  if (smp.labels.defined()) {
+    std::vector<int64_t> yl = smp.labels.to_vector<int64_t>();
+    for (int64_t& v : yl) v = smp.classes[size_t(v)];
     j["classes"] = yl;
   }
   if (!s.save_npy.empty()) {
     fs::create_directories(s.save_npy);
     const std::string zp = (fs::path(s.save_npy) / "z.npy").string();
     const std::string ip = (fs::path(s.save_npy) / "images.npy").string();
-    save_npy(zp, z);
+    save_npy(zp, smp.z);
     save_npy(ip, images);
     j["z_npy"] = zp;
     j["images_npy"] = ip;
-    if (K > 0) {
+    if (smp.labels.defined()) {
       const std::string lp = (fs::path(s.save_npy) / "labels.npy").string();
-      save_npy(lp, y);  // the index within the generator's classes, what its one-hot encodes
+      save_npy(lp, smp.labels);  // the index within the generator's classes (its one-hot)
       j["labels_npy"] = lp;
     }
   }
   return j;
+}
+
+json evaluate_gan(const GanEvaluation& e, Device dev) {
+  NABLA_CHECK(e.checkpoint.empty() != e.images.empty(),
+              "gan eval: give exactly one of --checkpoint and --images");
+  NABLA_CHECK(e.n >= 4, "gan eval: --n ", e.n, " must be >= 4");
+  std::string arch;
+  std::shared_ptr<nn::Module> net = load_classifier(e.classifier, &arch);
+  NABLA_CHECK(arch == "fashioncnn", "gan eval: ", e.classifier, " holds a ", arch,
+              " classifier; the features are FashionCNN's fc1");
+  net->to(dev);
+  Tensor fake;
+  if (!e.checkpoint.empty()) {
+    fake = draw_samples(e.checkpoint, e.n, e.seed, e.klass, 0, dev).images;
+  } else {
+    fake = load_npy(e.images);
+    NABLA_CHECK(fake.dim() == 4 && fake.size(1) == 1 && fake.size(2) == 32 && fake.size(3) == 32 &&
+                    fake.size(0) >= 4 && is_floating(fake.dtype()),
+                "gan eval: ", e.images, " holds ", dtype_name(fake.dtype()), " ",
+                shape_str(fake.shape()), ", expected float [n >= 4, 1, 32, 32] in [-1, 1]");
+    fake = fake.to(DType::Float32);
+  }
+  auto [fake_feat, fake_prob] = classify_features(*net, to_classifier_input(fake), dev);
+
+  Tensor ref;
+  if (e.reference == "train" || e.reference == "test") {
+    ref = real_images(e.data, e.reference == "train" ? data::Split::Train : data::Split::Test,
+                      e.classes, e.n);
+  } else {
+    Tensor b = load_npy(e.reference);
+    NABLA_CHECK(b.dim() == 4 && b.size(1) == 1 && b.size(2) == 32 && b.size(3) == 32 &&
+                    is_floating(b.dtype()),
+                "gan eval: --reference ", e.reference, " holds ", shape_str(b.shape()),
+                ", expected train, test or a float [n, 1, 32, 32] .npy in [-1, 1]");
+    ref = to_classifier_input(b.to(DType::Float32));
+  }
+  const Tensor ref_feat = classify_features(*net, ref, dev).first;
+  const Tensor train_feat =
+      classify_features(*net, real_images(e.data, data::Split::Train, e.classes, e.n), dev).first;
+  const Tensor test_feat =
+      classify_features(*net, real_images(e.data, data::Split::Test, e.classes, e.n), dev).first;
+
+  const metrics::PrecisionRecall pr = metrics::precision_recall(ref_feat, fake_feat, 3);
+  const metrics::Coverage cov = metrics::class_coverage(fake_prob);
+  return {{"fd", metrics::frechet_distance(ref_feat, fake_feat)},
+          {"fd_floor", metrics::frechet_distance(train_feat, test_feat)},
+          {"kid", metrics::kid(ref_feat, fake_feat)},
+          {"precision", pr.precision},
+          {"recall", pr.recall},
+          {"classes_covered", cov.classes_covered},
+          {"coverage_kl", cov.coverage_kl},
+          {"classifier_score", cov.classifier_score},
+          {"histogram", cov.histogram},
+          {"n", fake.size(0)},
+          {"n_reference", ref.size(0)},
+          {"reference", e.reference},
+          {"classes", e.classes},
+          {"source", e.checkpoint.empty() ? e.images : e.checkpoint},
+          {"classifier", e.classifier},
+          {"device", dev.str()}};
 }
 
 }  // namespace nabla::nets

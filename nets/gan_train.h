@@ -73,4 +73,26 @@ struct GanSampling {
 //   (n, nz, classes, the mean and std of the pixels, paths).
 nlohmann::json sample_gan(const GanSampling& s, Device dev);
 
+struct GanEvaluation {
+  std::string checkpoint;  // a generator to sample from, or
+  std::string images;      // samples made elsewhere: .npy float [n, 1, 32, 32] in [-1, 1]
+  std::string classifier;  // a FashionCNN checkpoint of `classify train` (the feature network)
+  std::string reference = "test";  // train, test (the first n images of that split) or B.npy
+  std::vector<int64_t> classes;    // the reference's classes (empty: all)
+  int64_t n = 2000;                // samples drawn from --checkpoint, and reference images
+  uint64_t seed = 0;
+  int64_t klass = -1;  // cgan: as GanSampling::klass
+  std::string data;    // MNIST-format folder of the reference; empty: Fashion-MNIST
+};
+
+// Generated and real images go through the classifier the same way: 32x32 images in [-1, 1]
+// are cropped to their central 28x28 and mapped to [0, 1] (the inverse of the training data's
+// padding and scaling). The features are FashionCNN's fc1 activations after ReLU (128-d).
+// requires: exactly one of checkpoint and images; a FashionCNN classifier.
+// ensures: {"fd", "fd_floor" (FD between the first n train and n test images of the chosen
+//   classes), "kid", "precision", "recall" (k = 3), "classes_covered" (classes predicted for at
+//   least a tenth of a uniform share), "coverage_kl", "classifier_score", "histogram", "n",
+//   "n_reference", "reference", "source"}; the metrics are those of engine/metrics/generative.h.
+nlohmann::json evaluate_gan(const GanEvaluation& e, Device dev);
+
 }  // namespace nabla::nets

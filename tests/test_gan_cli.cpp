@@ -180,6 +180,60 @@ TEST_CASE("gan train: the conditional model, the Turing-test discriminator, ever
   }
 }
 
+TEST_CASE("gan eval: --images and --checkpoint agree, a set against itself, the printed numbers") {
+  if (!have_fashion_mnist()) return;
+  nabla::test::TempDir tmp;
+  Run c = run(kBin + "/nabla classify train --epochs 1 --train-limit 1000 --test-limit 100 " +
+              "--seed 1 --quiet --threads 2 --out " + tmp / "cls");
+  REQUIRE(c.status == 0);
+  Run t = run(kBin + "/nabla gan train --epochs 1 --seed 4 --train-limit 128" + kSmall + " --out " +
+              tmp / "g");
+  REQUIRE(t.status == 0);
+  const std::string g = tmp / "g/generator.safetensors", cls = tmp / "cls/model.safetensors";
+  Run s = run(kBin + "/nabla gan sample --checkpoint " + g + " --n 64 --seed 3 --out " + tmp / "s" +
+              " --save-npy " + tmp / "npy");
+  REQUIRE(s.status == 0);
+  const std::string eval = kBin + "/nabla gan eval --json --threads 2 --classifier " + cls;
+  Run a = run(eval + " --images " + tmp / "npy/images.npy" + " --n 64");
+  REQUIRE_MESSAGE(a.status == 0, a.out);
+  Run b = run(eval + " --checkpoint " + g + " --n 64 --seed 3");
+  REQUIRE_MESSAGE(b.status == 0, b.out);
+  const nlohmann::json ja = nlohmann::json::parse(a.out), jb = nlohmann::json::parse(b.out);
+  for (const char* k :
+       {"fd", "fd_floor", "kid", "precision", "recall", "classes_covered", "coverage_kl", "n"})
+    CHECK_MESSAGE(ja[k] == jb[k], k);
+  CHECK(ja["n"].get<int>() == 64);
+  CHECK(ja["n_reference"].get<int>() == 64);
+  int64_t total = 0;
+  for (const auto& h : ja["histogram"]) total += h.get<int64_t>();
+  CHECK(total == 64);
+  // One epoch on 128 images is far from the data: well above the floor between real sets.
+  CHECK(ja["fd"].get<double>() > 2 * ja["fd_floor"].get<double>());
+  CHECK(ja["fd_floor"].get<double>() > 0);
+  for (const char* k : {"precision", "recall"}) {
+    CHECK(ja[k].get<double>() >= 0);
+    CHECK(ja[k].get<double>() <= 1);
+  }
+  // The samples against themselves: FD 0, every sample in the other's balls.
+  Run self =
+      run(eval + " --images " + tmp / "npy/images.npy" + " --reference " + tmp / "npy/images.npy");
+  REQUIRE_MESSAGE(self.status == 0, self.out);
+  const nlohmann::json js = nlohmann::json::parse(self.out);
+  CHECK(std::abs(js["fd"].get<double>()) < 1e-6);
+  CHECK(js["precision"].get<double>() == 1.0);
+  CHECK(js["recall"].get<double>() == 1.0);
+  // The text report prints the same numbers.
+  Run text = run(kBin + "/nabla gan eval --threads 2 --classifier " + cls + " --images " +
+                 tmp / "npy/images.npy" + " --n 64");
+  REQUIRE(text.status == 0);
+  CHECK(number_after(text.out, "FD ") == doctest::Approx(ja["fd"].get<double>()).epsilon(1e-3));
+  CHECK(number_after(text.out, "precision ") ==
+        doctest::Approx(ja["precision"].get<double>()).epsilon(1e-3));
+  Run both = run(eval + " --images " + tmp / "npy/images.npy" + " --checkpoint " + g + " 2>&1");
+  CHECK(both.status != 0);
+  CHECK(both.out.find("exactly one") != std::string::npos);
+}
+
 TEST_CASE("gan --help and bad flags") {
   Run h = run(kBin + "/nabla gan train --help");
   CHECK(h.status == 0);
