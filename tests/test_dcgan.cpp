@@ -2,12 +2,15 @@
 // conditional inputs, the kernels of a generator step through a frozen discriminator, and each
 // network fitting one batch.
 #include <cmath>
+#include <filesystem>
 
+#include <nabla/data/mnist.h>
 #include <nabla/gan/losses.h>
 #include <nabla/nn/module.h>
 #include <nabla/ops.h>
 #include <nabla/optim/factory.h>
 #include <nets/dcgan.h>
+#include <nets/gan_train.h>
 
 #include "gradcheck.h"
 
@@ -195,4 +198,31 @@ TEST_CASE("dcgan: each network fits one batch") {
   MESSAGE("G mse " << first << " -> " << last);
   CHECK(first > 0.5);
   CHECK(last < 0.1 * first);
+}
+
+TEST_CASE("gan training recipe: per step, D's weight gradients only in the D step") {
+  if (!std::filesystem::exists(data::default_fashion_mnist_dir() + "/train-images-idx3-ubyte.gz")) {
+    MESSAGE("skipped: Fashion-MNIST is not installed");
+    return;
+  }
+  TempDir tmp;
+  for (const char* loss : {"nonsaturating", "rasgan"}) {
+    INFO(std::string(loss));
+    nets::GanTraining t;
+    t.loss = loss;
+    t.ngf = t.ndf = 4;
+    t.nz = 8;
+    t.epochs = 1;
+    t.batch = 32;
+    t.train_limit = 64;  // 2 steps
+    t.out = tmp / loss;
+    reset_kernel_counts();
+    nets::train_gan(t, Device::cpu(), false, false);
+    // Per step: the D step differentiates D's 4 convolutions and 2 batch norms on the real and
+    // on the fake batch; the G step only G's 4 transposed convolutions and 3 batch norms. A G
+    // step that also paid for D would add 4 and 2 more (the relativistic real logits of the G
+    // step are computed without a graph).
+    CHECK(kernel_count("conv2d_backward_weight") == 2 * (2 * 4 + 4));
+    CHECK(kernel_count("batch_norm2d_backward_weight") == 2 * (2 * 2 + 3));
+  }
 }
