@@ -6,6 +6,10 @@
 //   fashioncnn_forward_backward    forward, loss and backward, no optimizer step
 //   fashioncnn_pgd10               PGD-10 (L-inf, eps 0.1, alpha 0.01, no random start, no early
 //                                  stop) on a batch of 256: ten input gradients and fused steps
+//   dcgan_step                     DCGAN at 32x32 (ngf = ndf = 64, nz 100), batch 64, random
+//                                  real images: one D step (real and detached fake batches,
+//                                  non-saturating loss, Adam) and one G step through the frozen
+//                                  D (Adam); items = real images
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -15,9 +19,11 @@
 #include <string>
 
 #include <nabla/attack/attack.h>
+#include <nabla/gan/losses.h>
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/classifier.h>
+#include <nets/dcgan.h>
 
 using namespace nabla;
 
@@ -90,6 +96,36 @@ void pgd10(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kPgdBatch);
 }
 
+void dcgan_step(benchmark::State& state, Device d) {
+  Generator gen(0);
+  nets::DCGANGenerator G(100, 64, 1, &gen);
+  nets::DCGANDiscriminator D(1, 64, &gen);
+  G.to(d);
+  D.to(d);
+  optim::Adam opt_g(G.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  optim::Adam opt_d(D.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  Tensor real = rand({kBatch, 1, 32, 32}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  for (auto _ : state) {
+    Tensor z = randn({kBatch, 100, 1, 1}, DType::Float32, d, &gen);
+    Tensor fake = G(z);
+    opt_d.zero_grad();
+    gan::Losses ld = gan::gan_losses(gan::Loss::NonSaturating, D(real), D(fake.detach()));
+    ld.d.backward();
+    opt_d.step();
+    opt_g.zero_grad();
+    Tensor lg;
+    {
+      nn::FreezeGuard frozen(D);
+      Tensor fake_logits = D(fake);
+      lg = gan::gan_losses(gan::Loss::NonSaturating, fake_logits.detach(), fake_logits).g;
+      lg.backward();
+    }
+    opt_g.step();
+    benchmark::DoNotOptimize(lg.item<float>());
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
+}
+
 void register_all(Device d, const std::string& suffix) {
   benchmark::RegisterBenchmark(("BM_fashioncnn_train_step" + suffix).c_str(), train_step, d)
       ->Unit(benchmark::kMillisecond)
@@ -102,6 +138,9 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_fashioncnn_pgd10" + suffix).c_str(), pgd10, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_dcgan_step" + suffix).c_str(), dcgan_step, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

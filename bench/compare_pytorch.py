@@ -14,6 +14,10 @@ Workloads:
   fashioncnn_pgd10           PGD-10 on a batch of 256 (L-inf, eps 0.1, alpha 0.01, no random
                              start): ten input gradients (no weight gradients) and projected
                              sign steps; items = attacked images
+  dcgan_step                 DCGAN at 32x32 (ngf = ndf = 64, nz 100), batch 64: one D step (real
+                             and detached fake batches, non-saturating BCE, Adam 2e-4, beta1 0.5)
+                             and one G step with D's parameters frozen (requires_grad False in
+                             PyTorch, so neither side computes D's weight gradients there)
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
@@ -30,7 +34,7 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10"]
+             "fashioncnn_pgd10", "dcgan_step"]
 
 
 def nabla_rates(build_dir, threads, min_time, device):
@@ -112,8 +116,38 @@ def torch_rates(threads, min_time, device):
         net.train()
         return xa[0, 0, 0, 0].item()
 
+    # The DCGAN of scripts/torch_dcgan.py (the reference's modules at 32x32), without D's final
+    # Sigmoid: the loss takes logits, as nabla's does.
+    from torch_dcgan import Discriminator, Generator
+
+    g_net = Generator(100, 64, 1).to(device)
+    d_net = Discriminator(1, 64).to(device)
+    d_net.main = d_net.main[:-1]
+    opt_g = torch.optim.Adam(g_net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d_net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.rand(64, 1, 32, 32, device=device) * 2 - 1
+
+    def dcgan_step():
+        bce = F.binary_cross_entropy_with_logits
+        fake = g_net(torch.randn(64, 100, 1, 1, device=device))
+        opt_d.zero_grad()
+        lr, lf = d_net(real), d_net(fake.detach())
+        (bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        for p in d_net.parameters():
+            p.requires_grad_(False)
+        lg = d_net(fake)
+        loss = bce(lg, torch.ones_like(lg))
+        loss.backward()
+        for p in d_net.parameters():
+            p.requires_grad_(True)
+        opt_g.step()
+        return loss.item()
+
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
-           "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10}
+           "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10,
+           "dcgan_step": dcgan_step}
     batch_of = {"fashioncnn_pgd10": 256}
     rates = {}
     for name, fn in fns.items():
