@@ -74,7 +74,10 @@ constexpr int64_t kFixedSamples = 64, kStripPerEpoch = 8, kInterpRows = 8, kInte
 
 std::string join(const std::vector<int64_t>& v) {
   std::string s;
-  for (int64_t x : v) s += (s.empty() ? "" : ",") + std::to_string(x);
+  for (int64_t x : v) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
   return s;
 }
 
