@@ -24,6 +24,13 @@ struct GanSampleFlags {
   nets::GanSampling s;
 };
 
+struct GanStudyFlags {
+  Common c;
+  nets::GanStudy s;
+  std::string losses, classes;
+  bool full = false;
+};
+
 struct GanEvalFlags {
   Common c;
   nets::GanEvaluation e;
@@ -88,6 +95,23 @@ void print_eval(const nlohmann::json& s) {
   std::printf("classes covered %lld of 10, KL(p(y) || uniform) %.4f, classifier score %.4f\n",
               (long long)s["classes_covered"].get<int64_t>(), s["coverage_kl"].get<double>(),
               s["classifier_score"].get<double>());
+}
+
+void print_study(const nlohmann::json& s) {
+  std::printf("%-14s %-18s %-18s %-16s %-16s %-10s\n", "loss", "FD", "KID", "precision", "recall",
+              "covered");
+  for (const auto& row : s["table"]) {
+    auto ms = [&](const char* k) {
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.4g +- %.2g", row[k]["mean"].get<double>(),
+                    row[k]["sd"].get<double>());
+      return std::string(buf);
+    };
+    std::printf("%-14s %-18s %-18s %-16s %-16s %-10s\n", row["loss"].get<std::string>().c_str(),
+                ms("fd").c_str(), ms("kid").c_str(), ms("precision").c_str(), ms("recall").c_str(),
+                ms("classes_covered").c_str());
+  }
+  std::printf("wrote %s\n", s["markdown"].get<std::string>().c_str());
 }
 
 }  // namespace
@@ -188,6 +212,59 @@ void register_gan(CLI::App& app) {
     s.seed = g->c.seed;
     s.out = g->c.out;
     print_report(g->c, nets::sample_gan(s, resolve_device(g->c.device)), print_sample);
+  });
+
+  auto st = std::make_shared<GanStudyFlags>();
+  st->c.epochs = 3;
+  st->c.batch = 64;
+  st->c.lr = 2e-4;
+  st->c.train_limit = 6000;
+  st->c.out = "runs/gan_study";
+  st->s.train.ngf = st->s.train.ndf = 16;
+  CLI::App* study = gan_cmd->add_subcommand(
+      "study",
+      "The discriminators side by side: DCGAN trained with every loss (or --losses) over\n"
+      "--seeds seeds, each run evaluated as `gan eval` does against the first --n test images.\n"
+      "The default size (ngf = ndf = 16, 3 epochs of 6000 images) is a small CPU budget; --full\n"
+      "trains at ngf = ndf = 64 for 5 epochs of all images. Writes DIR/<loss>_seed<k>/ (each\n"
+      "run's files and eval.json), DIR/study.json and DIR/study.md (mean and sd per loss).");
+  add_common_flags(
+      study, st->c,
+      kDevice | kData | kOut | kJson | kQuiet | kBatch | kEpochs | kLr | kTrainLimit | kThreads);
+  study->add_option("--classifier", st->s.classifier, "FashionCNN checkpoint of `classify train`")
+      ->required()
+      ->check(CLI::ExistingFile);
+  study->add_option("--losses", st->losses, "comma-separated losses (default: all seven)");
+  study->add_option("--seeds", st->s.seeds, "seeds per loss")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  study->add_option("--model", st->s.train.model, "dcgan or cgan")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"dcgan", "cgan"}));
+  study->add_option("--ngf", st->s.train.ngf, "generator width")->capture_default_str();
+  study->add_option("--ndf", st->s.train.ndf, "discriminator width")->capture_default_str();
+  study->add_option("--n", st->s.n, "samples and reference images per evaluation")
+      ->capture_default_str()
+      ->check(CLI::Range(4, 100000));
+  study->add_option("--classes", st->classes, "comma-separated classes (default: all ten)");
+  study->add_flag("--full", st->full,
+                  "the full size: ngf = ndf = 64, 5 epochs, all training images (for a GPU)");
+  study->callback([st] {
+    apply_threads(st->c);
+    nets::GanStudy s = st->s;
+    s.train.epochs = st->full ? 5 : st->c.epochs;
+    s.train.batch = st->c.batch;
+    s.train.lr = st->c.lr;
+    s.train.data = st->c.data;
+    s.train.train_limit = st->full ? 0 : st->c.train_limit;
+    if (st->full) s.train.ngf = s.train.ndf = 64;
+    s.train.classes = parse_classes(st->classes);
+    s.train.device = st->c.device;
+    s.train.threads = st->c.threads;
+    s.losses = split_list(st->losses);
+    s.out = st->c.out;
+    print_report(st->c, nets::gan_study(s, resolve_device(st->c.device), st->c.show_progress()),
+                 print_study);
   });
 
   auto e = std::make_shared<GanEvalFlags>();

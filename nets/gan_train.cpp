@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <map>
 
 #include <nabla/autograd.h>
 #include <nabla/data/loader.h>
@@ -563,6 +565,78 @@ json evaluate_gan(const GanEvaluation& e, Device dev) {
           {"source", e.checkpoint.empty() ? e.images : e.checkpoint},
           {"classifier", e.classifier},
           {"device", dev.str()}};
+}
+
+json gan_study(const GanStudy& s, Device dev, bool show) {
+  NABLA_CHECK(s.seeds >= 1, "gan study: --seeds ", s.seeds, " must be >= 1");
+  std::vector<std::string> losses = s.losses.empty() ? gan::loss_names() : s.losses;
+  for (const std::string& l : losses) gan::loss_from_name(l);  // names checked before any run
+  fs::create_directories(s.out);
+  static const char* kKeys[] = {"fd",
+                                "kid",
+                                "precision",
+                                "recall",
+                                "classes_covered",
+                                "coverage_kl",
+                                "classifier_score",
+                                "epoch_seconds"};
+  json runs = json::array(), table = json::array();
+  for (const std::string& l : losses) {
+    std::map<std::string, std::vector<double>> values;
+    for (int64_t seed = 0; seed < s.seeds; ++seed) {
+      GanTraining t = s.train;
+      t.loss = l;
+      t.seed = uint64_t(seed);
+      t.out = (fs::path(s.out) / (l + "_seed" + std::to_string(seed))).string();
+      if (show) std::fprintf(stderr, "gan study: %s, seed %lld\n", l.c_str(), (long long)seed);
+      const json summary = train_gan(t, dev, false, show);
+      GanEvaluation e;
+      e.checkpoint = summary["generator"].get<std::string>();
+      e.classifier = s.classifier;
+      e.n = s.n;
+      e.data = s.train.data;
+      e.classes = s.train.classes;
+      json ev = evaluate_gan(e, dev);
+      double seconds = 0;
+      for (const json& r : summary["per_epoch"]) seconds += r["epoch_seconds"].get<double>();
+      ev["epoch_seconds"] = seconds / double(summary["per_epoch"].size());
+      std::ofstream((fs::path(t.out) / "eval.json").string()) << ev.dump(2) << "\n";
+      for (const char* k : kKeys) values[k].push_back(ev[k].get<double>());
+      ev["loss"] = l;
+      ev["seed"] = seed;
+      runs.push_back(ev);
+    }
+    json row = {{"loss", l}, {"seeds", s.seeds}};
+    for (const char* k : kKeys) {
+      const std::vector<double>& v = values[k];
+      double m = 0, ss = 0;
+      for (double x : v) m += x / double(v.size());
+      for (double x : v) ss += (x - m) * (x - m);
+      row[k] = {{"mean", m}, {"sd", v.size() > 1 ? std::sqrt(ss / double(v.size() - 1)) : 0.0}};
+    }
+    table.push_back(row);
+  }
+  const json study = {{"runs", runs},
+                      {"table", table},
+                      {"train", s.train},
+                      {"n", s.n},
+                      {"classifier", s.classifier},
+                      {"markdown", (fs::path(s.out) / "study.md").string()}};
+  std::ofstream((fs::path(s.out) / "study.json").string()) << study.dump(2) << "\n";
+  std::ofstream md((fs::path(s.out) / "study.md").string());
+  md << "| loss | FD | KID | precision | recall | classes covered | KL(p(y) ‖ U) | classifier "
+        "score | s / epoch |\n|---|---|---|---|---|---|---|---|---|\n";
+  char buf[128];
+  for (const json& row : table) {
+    md << "| " << row["loss"].get<std::string>();
+    for (const char* k : kKeys) {
+      std::snprintf(buf, sizeof buf, " | %.4g ± %.2g", row[k]["mean"].get<double>(),
+                    row[k]["sd"].get<double>());
+      md << buf;
+    }
+    md << " |\n";
+  }
+  return study;
 }
 
 }  // namespace nabla::nets

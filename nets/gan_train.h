@@ -95,4 +95,23 @@ struct GanEvaluation {
 //   "n_reference", "reference", "source"}; the metrics are those of engine/metrics/generative.h.
 nlohmann::json evaluate_gan(const GanEvaluation& e, Device dev);
 
+// The discriminators side by side: DCGAN trained with each loss over several seeds, each run
+// evaluated with evaluate_gan against the first n test images.
+struct GanStudy {
+  std::vector<std::string> losses;  // empty: every loss of gan::loss_names()
+  int64_t seeds = 3;                // seeds 0 .. seeds - 1
+  GanTraining train;                // the size of every run (model, widths, epochs, data, ...)
+  std::string classifier;           // FashionCNN checkpoint for evaluate_gan
+  int64_t n = 1000;                 // samples and reference images per evaluation
+  std::string out = "runs/gan_study";
+};
+
+// requires: a FashionCNN classifier; the options of GanTraining and GanEvaluation.
+// ensures: one run folder per (loss, seed), out/<loss>_seed<k> (gan train's files, and
+//   eval.json); out/study.json {"runs": [per run: loss, seed, the evaluation, epoch_seconds],
+//   "table": [per loss: mean and sd (n - 1) over the seeds of fd, kid, precision, recall,
+//   classes_covered, coverage_kl, classifier_score, epoch_seconds]} and out/study.md, the table
+//   as Markdown. Returns study.json's object.
+nlohmann::json gan_study(const GanStudy& s, Device dev, bool show);
+
 }  // namespace nabla::nets

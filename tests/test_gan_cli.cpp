@@ -234,6 +234,47 @@ TEST_CASE("gan eval: --images and --checkpoint agree, a set against itself, the 
   CHECK(both.out.find("exactly one") != std::string::npos);
 }
 
+TEST_CASE("gan study: every run evaluated, the table's means and sds over the seeds") {
+  if (!have_fashion_mnist()) return;
+  nabla::test::TempDir tmp;
+  Run c = run(kBin + "/nabla classify train --epochs 1 --train-limit 500 --test-limit 100 " +
+              "--seed 1 --quiet --threads 2 --out " + tmp / "cls");
+  REQUIRE(c.status == 0);
+  Run r = run(kBin + "/nabla gan study --json --classifier " + tmp / "cls/model.safetensors" +
+              " --losses nonsaturating,lsgan --seeds 2 --epochs 1 --train-limit 64 --batch 32 " +
+              "--ngf 4 --ndf 4 --n 40 --threads 2 --out " + tmp / "study");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  REQUIRE(j["runs"].size() == 4);
+  REQUIRE(j["table"].size() == 2);
+  for (size_t l = 0; l < 2; ++l) {
+    const nlohmann::json& row = j["table"][l];
+    const nlohmann::json &a = j["runs"][2 * l], &b = j["runs"][2 * l + 1];
+    CHECK(a["loss"] == row["loss"]);
+    CHECK(a["seed"] == 0);
+    CHECK(b["seed"] == 1);
+    for (const char* k : {"fd", "kid", "precision", "recall", "classes_covered"}) {
+      const double x = a[k].get<double>(), y = b[k].get<double>();
+      CHECK(row[k]["mean"].get<double>() == doctest::Approx((x + y) / 2));
+      CHECK(row[k]["sd"].get<double>() == doctest::Approx(std::abs(x - y) / std::sqrt(2.0)));
+    }
+    // Each run's folder holds its own evaluation, the same numbers.
+    const std::string dir = tmp / ("study/" + row["loss"].get<std::string>() + "_seed1");
+    std::ifstream f(dir + "/eval.json");
+    const nlohmann::json e = nlohmann::json::parse(f);
+    CHECK(e["fd"] == b["fd"]);
+    CHECK(std::filesystem::exists(dir + "/samples/epochs.png"));
+  }
+  // Different seeds train different generators.
+  CHECK(j["runs"][0]["fd"] != j["runs"][1]["fd"]);
+  CHECK(std::filesystem::exists(tmp / "study/study.md"));
+  Run bad = run(kBin + "/nabla gan study --classifier " + tmp / "cls/model.safetensors" +
+                " --losses nonsaturating,wgan --out " + tmp / "bad" + " 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("wgan") != std::string::npos);
+  CHECK_FALSE(std::filesystem::exists(tmp / "bad/nonsaturating_seed0"));
+}
+
 TEST_CASE("gan --help and bad flags") {
   Run h = run(kBin + "/nabla gan train --help");
   CHECK(h.status == 0);
