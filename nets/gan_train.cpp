@@ -473,7 +473,9 @@ json sample_gan(const GanSampling& s, Device dev) {
   const Tensor& images = smp.images;
   fs::create_directories(s.out);
   const std::string png = (fs::path(s.out) / "samples.png").string();
-  io::save_image_grid(png, mul(add(images, 1.0), 0.5), 8);
+  // A conditional generator cycles through its classes: one column per class.
+  const int64_t nrow = smp.labels.defined() && s.klass < 0 ? int64_t(smp.classes.size()) : 8;
+  io::save_image_grid(png, mul(add(images, 1.0), 0.5), nrow);
   json j = {{"n", s.n},
             {"nz", smp.nz},
             {"ngf", smp.ngf},

@@ -68,7 +68,8 @@ struct GanSampling {
 };
 
 // requires: the checkpoint holds a DCGAN generator (its errors name the file and the keys).
-// ensures: out/samples.png (a grid of n) and, with save_npy, z.npy float32 [n, nz, 1, 1] and
+// ensures: out/samples.png (a grid of n, 8 per row; for a conditional generator without klass
+//   one column per class) and, with save_npy, z.npy float32 [n, nz, 1, 1] and
 //   images.npy float32 [n, nc, 32, 32] in [-1, 1] (the generator in eval mode); returns a summary
 //   (n, nz, classes, the mean and std of the pixels, paths).
 nlohmann::json sample_gan(const GanSampling& s, Device dev);
