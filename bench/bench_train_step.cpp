@@ -12,6 +12,10 @@
 //                                  per-pixel CE; eps 0.01, alpha 0.0025) on a batch of 8 tiles
 //   unet_candidates                forward passes only, as the sign-choice search evaluates its
 //                                  candidates: 243 tiles per batch, the mean CE per tile
+//   dcgan_step                     DCGAN at 32x32 (ngf = ndf = 64, nz 100), batch 64, random
+//                                  real images: one D step (real and detached fake batches,
+//                                  non-saturating loss, Adam) and one G step through the frozen
+//                                  D (Adam); items = real images
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -21,10 +25,12 @@
 #include <string>
 
 #include <nabla/attack/attack.h>
+#include <nabla/gan/losses.h>
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/classifier.h>
 #include <nets/unet.h>
+#include <nets/dcgan.h>
 
 using namespace nabla;
 
@@ -149,6 +155,34 @@ void unet_candidates(benchmark::State& state, Device d) {
     benchmark::DoNotOptimize(l.to(Device::cpu()).data<float>()[0]);
   }
   state.SetItemsProcessed(state.iterations() * kCandidates);
+void dcgan_step(benchmark::State& state, Device d) {
+  Generator gen(0);
+  nets::DCGANGenerator G(100, 64, 1, &gen);
+  nets::DCGANDiscriminator D(1, 64, &gen);
+  G.to(d);
+  D.to(d);
+  optim::Adam opt_g(G.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  optim::Adam opt_d(D.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  Tensor real = rand({kBatch, 1, 32, 32}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  for (auto _ : state) {
+    Tensor z = randn({kBatch, 100, 1, 1}, DType::Float32, d, &gen);
+    Tensor fake = G(z);
+    opt_d.zero_grad();
+    gan::Losses ld = gan::gan_losses(gan::Loss::NonSaturating, D(real), D(fake.detach()));
+    ld.d.backward();
+    opt_d.step();
+    opt_g.zero_grad();
+    Tensor lg;
+    {
+      nn::FreezeGuard frozen(D);
+      Tensor fake_logits = D(fake);
+      lg = gan::gan_losses(gan::Loss::NonSaturating, fake_logits.detach(), fake_logits).g;
+      lg.backward();
+    }
+    opt_g.step();
+    benchmark::DoNotOptimize(lg.item<float>());
+  }
+  state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
 void register_all(Device d, const std::string& suffix) {
@@ -172,6 +206,9 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_unet_candidates" + suffix).c_str(), unet_candidates, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_dcgan_step" + suffix).c_str(), dcgan_step, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

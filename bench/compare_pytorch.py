@@ -20,6 +20,10 @@ Workloads:
                              batch of 8 tiles; items = attacked tiles
   unet_candidates            forward passes only over batches of 243 tiles with the mean CE per
                              tile, as the sign-choice search evaluates its candidates
+  dcgan_step                 DCGAN at 32x32 (ngf = ndf = 64, nz 100), batch 64: one D step (real
+                             and detached fake batches, non-saturating BCE, Adam 2e-4, beta1 0.5)
+                             and one G step with D's parameters frozen (requires_grad False in
+                             PyTorch, so neither side computes D's weight gradients there)
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
@@ -36,7 +40,7 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates"]
+             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step"]
 
 
 def nabla_rates(build_dir, threads, min_time, device):
@@ -152,10 +156,39 @@ def torch_rates(threads, min_time, device):
         with torch.no_grad():
             return F.cross_entropy(unet(cx), cy, reduction="none").mean((1, 2))[0].item()
 
+    # The DCGAN of scripts/torch_dcgan.py (the reference's modules at 32x32), without D's final
+    # Sigmoid: the loss takes logits, as nabla's does.
+    from torch_dcgan import Discriminator, Generator
+
+    g_net = Generator(100, 64, 1).to(device)
+    d_net = Discriminator(1, 64).to(device)
+    d_net.main = d_net.main[:-1]
+    opt_g = torch.optim.Adam(g_net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d_net.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    real = torch.rand(64, 1, 32, 32, device=device) * 2 - 1
+
+    def dcgan_step():
+        bce = F.binary_cross_entropy_with_logits
+        fake = g_net(torch.randn(64, 100, 1, 1, device=device))
+        opt_d.zero_grad()
+        lr, lf = d_net(real), d_net(fake.detach())
+        (bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))).backward()
+        opt_d.step()
+        opt_g.zero_grad()
+        for p in d_net.parameters():
+            p.requires_grad_(False)
+        lg = d_net(fake)
+        loss = bce(lg, torch.ones_like(lg))
+        loss.backward()
+        for p in d_net.parameters():
+            p.requires_grad_(True)
+        opt_g.step()
+        return loss.item()
+
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
            "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10,
            "unet_train_step": unet_train_step, "unet_pgd10": unet_pgd10,
-           "unet_candidates": unet_candidates}
+           "unet_candidates": unet_candidates, "dcgan_step": dcgan_step}
     batch_of = {"fashioncnn_pgd10": 256, "unet_train_step": 8, "unet_pgd10": 8,
                 "unet_candidates": 243}
     rates = {}

@@ -105,5 +105,6 @@ void register_segment_eval(CLI::App& segment);      // under `segment`
 void register_segment_attack(CLI::App& segment);    // under `segment`
 void register_segment_saliency(CLI::App& segment);  // under `segment`
 void register_segment_study(CLI::App& segment);     // under `segment`
+void register_gan(CLI::App& app);
 
 }  // namespace nabla::cli

@@ -14,6 +14,7 @@
 //   nabla segment attack   FGSM, PGD, targeted PGD on a U-Net: scores before and after, a panel
 //   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
 //   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
+//   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_squares(app);
   nabla::cli::register_data(app);
   nabla::cli::register_segment(app);
+  nabla::cli::register_gan(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
