@@ -155,6 +155,8 @@ void unet_candidates(benchmark::State& state, Device d) {
     benchmark::DoNotOptimize(l.to(Device::cpu()).data<float>()[0]);
   }
   state.SetItemsProcessed(state.iterations() * kCandidates);
+}
+
 void dcgan_step(benchmark::State& state, Device d) {
   Generator gen(0);
   nets::DCGANGenerator G(100, 64, 1, &gen);
