@@ -203,18 +203,32 @@ double kid(const Tensor& a_t, const Tensor& b_t) {
     const double v = dot * inv_d + 1;
     return v * v * v;
   };
-  auto within = [&](const Rows& x) {
+  // Each row's sum is formed by one thread, then the rows are added in order: the same bits
+  // for any thread count and schedule (an OpenMP reduction adds its partial sums in no fixed
+  // order).
+  auto in_order = [](const std::vector<double>& v) {
     double s = 0;
-#pragma omp parallel for reduction(+ : s) schedule(dynamic, 16)
-    for (int64_t i = 0; i < x.n; ++i)
-      for (int64_t j = i + 1; j < x.n; ++j) s += 2 * k(x.row(i), x.row(j));
-    return s / (double(x.n) * double(x.n - 1));
+    for (double e : v) s += e;
+    return s;
   };
-  double cross = 0;
-#pragma omp parallel for reduction(+ : cross) schedule(static)
-  for (int64_t i = 0; i < a.n; ++i)
-    for (int64_t j = 0; j < b.n; ++j) cross += k(a.row(i), b.row(j));
-  return within(a) + within(b) - 2 * cross / (double(a.n) * double(b.n));
+  auto within = [&](const Rows& x) {
+    std::vector<double> row(size_t(x.n), 0.0);
+#pragma omp parallel for schedule(dynamic, 16)
+    for (int64_t i = 0; i < x.n; ++i) {
+      double s = 0;
+      for (int64_t j = i + 1; j < x.n; ++j) s += 2 * k(x.row(i), x.row(j));
+      row[size_t(i)] = s;
+    }
+    return in_order(row) / (double(x.n) * double(x.n - 1));
+  };
+  std::vector<double> row(size_t(a.n), 0.0);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < a.n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < b.n; ++j) s += k(a.row(i), b.row(j));
+    row[size_t(i)] = s;
+  }
+  return within(a) + within(b) - 2 * in_order(row) / (double(a.n) * double(b.n));
 }
 
 PrecisionRecall precision_recall(const Tensor& real_t, const Tensor& gen_t, int64_t k) {
