@@ -3,7 +3,8 @@
 # is found (on PATH or at /usr/local/cuda/bin/nvcc); otherwise the CPU build.
 #   NABLA_BUILD_DIR   build folder (default build)
 #   NABLA_CMAKE_ARGS  extra CMake arguments, e.g. -DCMAKE_CUDA_ARCHITECTURES=80
-#   NABLA_BUILD_TARGETS  what to build, e.g. "nabla" (default: everything, tests included)
+#   NABLA_BUILD_TARGETS  CMake targets to build, e.g. "nabla_cli" (the `nabla` program; default:
+#                        everything, tests included)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build="${NABLA_BUILD_DIR:-build}"

@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install_deps.sh
-NABLA_BUILD_TARGETS=nabla scripts/configure.sh
+NABLA_BUILD_TARGETS=nabla_cli scripts/configure.sh
 out="${1:-demo_out}"
 shift || true
 "${NABLA_BUILD_DIR:-build}"/nabla demo --out "$out" "$@"
