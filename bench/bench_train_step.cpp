@@ -29,8 +29,8 @@
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/classifier.h>
-#include <nets/unet.h>
 #include <nets/dcgan.h>
+#include <nets/unet.h>
 
 using namespace nabla;
 
