@@ -42,13 +42,7 @@ void to_json(json& j, const ClassifierTraining& c) {
 
 void from_json(const json& j, ClassifierTraining& c) {
   auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(field);
-    } catch (const json::exception& e) {
-      throw Error(std::string("classifier options: '") + key + "' = " + j.at(key).dump() + ": " +
-                  e.what());
-    }
+    train::read_option(j, "classifier options", key, field);
   };
   get("arch", c.arch);
   get("optimizer", c.optimizer);

@@ -42,13 +42,7 @@ void to_json(json& j, const GanTraining& c) {
 
 void from_json(const json& j, GanTraining& c) {
   auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(field);
-    } catch (const json::exception& e) {
-      throw Error(std::string("gan options: '") + key + "' = " + j.at(key).dump() + ": " +
-                  e.what());
-    }
+    train::read_option(j, "gan options", key, field);
   };
   get("model", c.model);
   get("loss", c.loss);

@@ -260,13 +260,7 @@ void to_json(json& j, const SegmentationTraining& c) {
 
 void from_json(const json& j, SegmentationTraining& c) {
   auto get = [&](const char* key, auto& field) {
-    if (!j.contains(key)) return;
-    try {
-      j.at(key).get_to(field);
-    } catch (const json::exception& e) {
-      throw Error(std::string("segmentation options: '") + key + "' = " + j.at(key).dump() + ": " +
-                  e.what());
-    }
+    train::read_option(j, "segmentation options", key, field);
   };
   get("base", c.base);
   get("bilinear", c.bilinear);

@@ -395,3 +395,17 @@ TEST_CASE(
   nn::set_requires_grad(g, true);
   for (const Tensor& p : g.parameters()) CHECK(p.requires_grad());
 }
+
+TEST_CASE(
+    "read_option: a present key is read, a missing one keeps the default, a wrong type names it") {
+  const nlohmann::json j = {{"epochs", 7}, {"lr", "fast"}};
+  int64_t epochs = 1, batch = 64;
+  double lr = 0.1;
+  train::read_option(j, "test options", "epochs", epochs);
+  train::read_option(j, "test options", "batch", batch);
+  CHECK(epochs == 7);
+  CHECK(batch == 64);
+  check_error([&] { train::read_option(j, "test options", "lr", lr); },
+              {"test options: 'lr' = \"fast\""});
+  CHECK(lr == 0.1);
+}

@@ -30,6 +30,7 @@
 #include <utility>
 #include <vector>
 
+#include <nabla/error.h>
 #include <nabla/optim/schedule.h>
 #include <nabla/train/checkpoint.h>
 #include <nabla/train/log.h>
@@ -70,6 +71,20 @@ struct EpochStats {
 // requires: dir holds a checkpoint (Checkpoint::exists).
 // ensures: the options JSON the run was started with (Trainer::set_options).
 nlohmann::json saved_options(const std::string& dir);
+
+// Reads options[key] into field when the key is present (options saved before a field existed
+// lack it, and the field keeps its default). A value of the wrong type is a nabla::Error naming
+// what ("gan options"), the key and the value.
+template <typename T>
+void read_option(const nlohmann::json& options, const char* what, const char* key, T& field) {
+  if (!options.contains(key)) return;
+  try {
+    options.at(key).get_to(field);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(std::string(what) + ": '" + key + "' = " + options.at(key).dump() + ": " +
+                e.what());
+  }
+}
 
 class Trainer {
  public:
