@@ -22,12 +22,34 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "engine/memory.h"
 #include "kernels/gemm.h"
 
 namespace nabla {
 
 namespace cpu {
 namespace {
+
+// A column buffer: uninitialised memory from the host caching allocator. im2col writes every
+// element GEMM reads, and GEMM with beta = 0 writes every element col2im reads, so no zero
+// fill is needed; and a training loop gets the same cached blocks back every step instead
+// of fresh pages from the system (each one a page fault and a kernel zero fill).
+template <typename T>
+class ColBuffer {
+ public:
+  explicit ColBuffer(int64_t n)
+      : p_(n > 0 ? static_cast<T*>(host_allocator().allocate(static_cast<size_t>(n) * sizeof(T)))
+                 : nullptr) {}
+  ~ColBuffer() {
+    if (p_) host_allocator().deallocate(p_);
+  }
+  ColBuffer(const ColBuffer&) = delete;
+  ColBuffer& operator=(const ColBuffer&) = delete;
+  T* data() { return p_; }
+
+ private:
+  T* p_;
+};
 
 // Below this many col elements, forking threads for im2col/col2im costs more than it saves.
 constexpr int64_t kMinParallelCol = 1 << 15;
@@ -215,12 +237,12 @@ void conv2d_forward(const Conv2dParams& p, const T* x, const T* w, const T* bias
     // One thread per block of samples; each owns its col buffer and writes only y[n].
 #pragma omp parallel
     {
-      std::vector<T> col(col_size(p));
+      ColBuffer<T> col(col_size(p));
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < p.N; ++n) forward_sample(p, n, x, w, bias, y, col.data(), false);
     }
   } else {
-    std::vector<T> col(col_size(p));
+    ColBuffer<T> col(col_size(p));
     // Samples in turn; threads work inside im2col and GEMM.
     for (int64_t n = 0; n < p.N; ++n) forward_sample(p, n, x, w, bias, y, col.data(), true);
   }
@@ -232,12 +254,12 @@ void conv2d_backward_input(const Conv2dParams& p, const T* dy, const T* w, T* dx
     // One thread per block of samples; each owns its col buffer and writes only dx[n].
 #pragma omp parallel
     {
-      std::vector<T> col(col_size(p));
+      ColBuffer<T> col(col_size(p));
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < p.N; ++n) backward_input_sample(p, n, dy, w, dx, col.data(), false);
     }
   } else {
-    std::vector<T> col(col_size(p));
+    ColBuffer<T> col(col_size(p));
     // Samples in turn; threads work inside GEMM and col2im.
     for (int64_t n = 0; n < p.N; ++n) backward_input_sample(p, n, dy, w, dx, col.data(), true);
   }
@@ -257,7 +279,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
       const int t = omp_get_thread_num();
       T* my_dw = part.data() + t * (wsize + p.K);
       T* my_db = my_dw + wsize;
-      std::vector<T> col(col_size(p));
+      ColBuffer<T> col(col_size(p));
 #pragma omp for schedule(static)
       for (int64_t n = 0; n < p.N; ++n) {
         backward_weight_sample(p, n, x, dy, my_dw, col.data(), false);
@@ -276,7 +298,7 @@ void conv2d_backward_weight(const Conv2dParams& p, const T* x, const T* dy, T* d
       }
     }
   } else {
-    std::vector<T> col(col_size(p));
+    ColBuffer<T> col(col_size(p));
     // Samples in turn, GEMM accumulating straight into dw (beta = 1); threads work inside
     // im2col and GEMM.
     for (int64_t n = 0; n < p.N; ++n) backward_weight_sample(p, n, x, dy, dw, col.data(), true);
