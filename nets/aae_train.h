@@ -41,7 +41,7 @@ struct AaeTraining {
   int64_t latent = 2, hidden = 1000;
   int64_t epochs = 10, batch = 100;
   double lr = 1e-3;      // Adam, reconstruction phase (encoder and decoder)
-  double lr_reg = 2e-4;  // Adam, regularisation phase (D, and the encoder as generator)
+  double lr_reg = 1e-3;  // Adam, regularisation phase (D, and the encoder as generator)
   double beta1 = 0.5;    // beta1 of the regularisation phase's two Adams (0.9 for L_rec)
   uint64_t seed = 0;
   std::string data;  // MNIST-format folder; empty: Fashion-MNIST
