@@ -30,6 +30,8 @@ void print_train(const nlohmann::json& s) {
   std::printf("wrote %s, %s, %s", s["vae"].get<std::string>().c_str(),
               s["reconstructions"].get<std::string>().c_str(),
               s["samples"].get<std::string>().c_str());
+  for (const char* k : {"arithmetic", "interpolation"})
+    if (!s[k].get<std::string>().empty()) std::printf(", %s", s[k].get<std::string>().c_str());
   if (s.contains("latent_png"))
     std::printf(", %s, %s", s["latent_png"].get<std::string>().c_str(),
                 s["manifold"].get<std::string>().c_str());
@@ -56,7 +58,9 @@ void register_vae(CLI::App& app) {
       "negative ELBO: the reconstruction term (Bernoulli BCE, or a unit-variance Gaussian)\n"
       "plus the analytic KL(q(z|x) || N(0, I)), summed per image. Adam. Writes\n"
       "DIR/vae.safetensors (the reference's keys), DIR/metrics.csv, DIR/curves.png (-ELBO,\n"
-      "reconstruction and KL), DIR/reconstructions.png, DIR/samples.png (z ~ N(0, I)) and, with\n"
+      "reconstruction and KL), DIR/reconstructions.png, DIR/samples.png (z ~ N(0, I)),\n"
+      "DIR/arithmetic.png (test T-shirts, decoded, and decoded after adding mean mu(Pullover) -\n"
+      "mean mu(T-shirt)), DIR/interpolation.png (between pairs of test means) and, with\n"
       "--latent 2, DIR/latent.png (test means by class) and DIR/manifold.png (decoded grid);\n"
       "--resume DIR continues the run.");
   add_common_flags(train, f->c, kTrainingFlags,

@@ -10,6 +10,7 @@
 #include <nabla/data/loader.h>
 #include <nabla/error.h>
 #include <nabla/gan/latent.h>
+#include <nabla/gan/samples.h>
 #include <nabla/io/image.h>
 #include <nabla/ops.h>
 #include <nabla/optim/factory.h>
@@ -62,6 +63,7 @@ void from_json(const json& j, VaeTraining& c) {
 namespace {
 
 constexpr int64_t kChunk = 1000, kGrid = 20;
+constexpr int64_t kArithFrom = 0, kArithTo = 2;  // T-shirt/top -> Pullover
 
 }  // namespace
 
@@ -183,6 +185,54 @@ json train_vae(const VaeTraining& c, Device dev, bool resume, bool show) {
   io::save_image_grid(samples_png,
                       decode(randn({64, c.latent}, DType::Float32, Device::cpu(), &sample_gen)), 8);
 
+  // Latent arithmetic as the seed describes it (encode, add the difference of two mean codes,
+  // decode): the first T-shirts of the test set plus mean mu(Pullover) - mean mu(T-shirt); rows:
+  // the images, decode(mu), decode(mu + difference). Needs both classes among the test images.
+  const std::vector<int64_t> labels = test.labels.to_vector<int64_t>();
+  const std::vector<float> mus = codes.contiguous().to_vector<float>();
+  const int64_t d = c.latent;
+  std::vector<double> mean_from(size_t(d), 0.0), mean_to(size_t(d), 0.0);
+  std::vector<int64_t> from_rows;
+  int64_t n_from = 0, n_to = 0;
+  for (size_t i = 0; i < labels.size(); ++i) {
+    if (labels[i] != kArithFrom && labels[i] != kArithTo) continue;
+    const bool from = labels[i] == kArithFrom;
+    for (int64_t j = 0; j < d; ++j)
+      (from ? mean_from : mean_to)[size_t(j)] += mus[i * size_t(d) + size_t(j)];
+    ++(from ? n_from : n_to);
+    if (from && from_rows.size() < 8) from_rows.push_back(int64_t(i));
+  }
+  std::string arith_png;
+  if (n_from > 0 && n_to > 0) {
+    std::vector<float> diff(size_t(d), 0.f);
+    for (int64_t j = 0; j < d; ++j)
+      diff[size_t(j)] =
+          float(mean_to[size_t(j)] / double(n_to) - mean_from[size_t(j)] / double(n_from));
+    std::vector<Tensor> xs, zs;
+    for (int64_t i : from_rows) {
+      xs.push_back(test.images.narrow(0, i, 1));
+      zs.push_back(codes.narrow(0, i, 1));
+    }
+    const Tensor z = concat(zs, 0).contiguous();
+    const Tensor shifted = add(z, from_vector(diff, {1, d}));
+    arith_png = (fs::path(c.out) / "arithmetic.png").string();
+    io::save_image_grid(arith_png, concat({concat(xs, 0), decode(z), decode(shifted)}, 0),
+                        int64_t(from_rows.size()));
+  }
+  // Interpolation between the means of test images 2r and 2r + 1, ten steps per row.
+  const int64_t pairs = std::min<int64_t>(8, test.size() / 2);
+  std::string interp_png;
+  if (pairs >= 1) {
+    std::vector<Tensor> a, b;
+    for (int64_t r = 0; r < pairs; ++r) {
+      a.push_back(codes.narrow(0, 2 * r, 1));
+      b.push_back(codes.narrow(0, 2 * r + 1, 1));
+    }
+    interp_png = (fs::path(c.out) / "interpolation.png").string();
+    io::save_image_grid(interp_png,
+                        decode(gan::interpolate_latents(concat(a, 0), concat(b, 0), 10)), 10);
+  }
+
   const json records = trainer.log().records();
   const json last = records.empty() ? json::object() : records.back();
   summary.update({{"model", "vae"},
@@ -205,6 +255,8 @@ json train_vae(const VaeTraining& c, Device dev, bool resume, bool show) {
                   {"vae", trainer.checkpoint().module_path("vae")},
                   {"reconstructions", recon_png},
                   {"samples", samples_png},
+                  {"arithmetic", arith_png},
+                  {"interpolation", interp_png},
                   {"metrics", trainer.log().csv_path()},
                   {"curves", trainer.log().curves_path()},
                   {"summary", trainer.log().summary_path()}});

@@ -10,7 +10,10 @@
 //   at the end, on the first test images (one eps per image from a fixed seed): test_loss,
 //   test_recon, test_kl; reconstructions.png (decode(mu)); samples.png (decode(z), z ~ N(0, I),
 //   8 x 8); with latent 2 also latent.png (mu of the test images by class over N(0, I) samples)
-//   and manifold.png (decoded regular grid over the prior's central 98 %)
+//   and manifold.png (decoded regular grid over the prior's central 98 %); latent arithmetic
+//   (arithmetic.png: the first 8 test T-shirts, decode(mu), and decode(mu + mean mu(Pullover) -
+//   mean mu(T-shirt)), the seed's "add the difference of two mean codes") and interpolation.png
+//   (decode along the line between the means of test images 2r and 2r + 1, 8 rows of 10)
 //
 // Writes into `out`: vae.safetensors (pytorch/examples' keys fc1, fc21, fc22, fc3, fc4; metadata
 // hidden, latent, recon), metrics.csv, curves.png, summary.json, the figures and the run state

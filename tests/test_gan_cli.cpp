@@ -377,8 +377,9 @@ TEST_CASE("vae train: files, the ELBO's two terms as printed, --resume gives the
   CHECK(j["test_recon"].get<double>() > 100);
   CHECK(j["kl"].get<double>() > 0);
   CHECK(j["test_kl"].get<double>() > 0);
-  for (const char* f : {"vae.safetensors", "metrics.csv", "curves.png", "summary.json",
-                        "reconstructions.png", "samples.png", "latent.png", "manifold.png"})
+  for (const char* f :
+       {"vae.safetensors", "metrics.csv", "curves.png", "summary.json", "reconstructions.png",
+        "samples.png", "latent.png", "manifold.png", "arithmetic.png", "interpolation.png"})
     CHECK_MESSAGE(std::filesystem::exists(tmp / ("once/" + std::string(f))), f);
   auto m = nabla::io::load_safetensors(tmp / "once/vae.safetensors");
   CHECK(m.tensors.at("fc21.weight").shape() == nabla::Shape{2, 32});
