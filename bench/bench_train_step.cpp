@@ -16,6 +16,12 @@
 //                                  real images: one D step (real and detached fake batches,
 //                                  non-saturating loss, Adam) and one G step through the frozen
 //                                  D (Adam); items = real images
+//   aae_step                       the adversarial autoencoder (784-1000-1000-2 encoder and
+//                                  decoder, 2-1000-1000-1 D), batch 100, random images: one
+//                                  reconstruction step (BCE, Adam on E and Dec), one D step
+//                                  (N(0, I) samples against detached codes, non-saturating,
+//                                  Adam) and one encoder step through the frozen D (Adam);
+//                                  items = images
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -28,6 +34,7 @@
 #include <nabla/gan/losses.h>
 #include <nabla/nabla.h>
 #include <nabla/optim/optimizer.h>
+#include <nets/aae.h>
 #include <nets/classifier.h>
 #include <nets/dcgan.h>
 #include <nets/unet.h>
@@ -187,6 +194,44 @@ void dcgan_step(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
+void aae_step(benchmark::State& state, Device d) {
+  constexpr int64_t kAaeBatch = 100;
+  Generator gen(0);
+  nets::AAEEncoder E(1000, 2, &gen);
+  nets::AAEDecoder Dec(1000, 2, &gen);
+  nets::AAEDiscriminator D(2, 1000, &gen);
+  E.to(d);
+  Dec.to(d);
+  D.to(d);
+  std::vector<Tensor> ae = E.parameters();
+  for (const Tensor& p : Dec.parameters()) ae.push_back(p);
+  optim::Adam opt_ae(ae, {.lr = 1e-3});
+  optim::Adam opt_d(D.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  optim::Adam opt_e(E.parameters(), {.lr = 2e-4, .beta1 = 0.5});
+  const Tensor x = rand({kAaeBatch, 784}, DType::Float32, Device::cpu(), &gen).to(d);
+  for (auto _ : state) {
+    opt_ae.zero_grad();
+    binary_cross_entropy_with_logits(Dec.logits(E(x)), x).backward();
+    opt_ae.step();
+    const Tensor zp = randn({kAaeBatch, 2}, DType::Float32, d, &gen);
+    Tensor zq = E(x);
+    opt_d.zero_grad();
+    gan::gan_losses(gan::Loss::NonSaturating, D(zp), D(zq.detach())).d.backward();
+    opt_d.step();
+    opt_e.zero_grad();
+    Tensor lg;
+    {
+      nn::FreezeGuard frozen(D);
+      Tensor fake_logits = D(zq);
+      lg = gan::gan_losses(gan::Loss::NonSaturating, fake_logits.detach(), fake_logits).g;
+      lg.backward();
+    }
+    opt_e.step();
+    benchmark::DoNotOptimize(lg.item<float>());
+  }
+  state.SetItemsProcessed(state.iterations() * kAaeBatch);
+}
+
 void register_all(Device d, const std::string& suffix) {
   benchmark::RegisterBenchmark(("BM_fashioncnn_train_step" + suffix).c_str(), train_step, d)
       ->Unit(benchmark::kMillisecond)
@@ -211,6 +256,9 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_dcgan_step" + suffix).c_str(), dcgan_step, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_aae_step" + suffix).c_str(), aae_step, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

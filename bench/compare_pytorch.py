@@ -24,12 +24,18 @@ Workloads:
                              and detached fake batches, non-saturating BCE, Adam 2e-4, beta1 0.5)
                              and one G step with D's parameters frozen (requires_grad False in
                              PyTorch, so neither side computes D's weight gradients there)
+  aae_step                   the adversarial autoencoder of nets/aae.h (784-1000-1000-2 encoder
+                             and decoder, 2-1000-1000-1 discriminator, scripts/torch_autoencoders.py
+                             in PyTorch), batch 100: one reconstruction step (BCE, Adam 1e-3 on
+                             encoder and decoder), one D step (N(0, I) samples against detached
+                             codes, non-saturating BCE, Adam 2e-4, beta1 0.5) and one encoder step
+                             through the frozen D (Adam 2e-4, beta1 0.5)
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
 
 Usage: python3 bench/compare_pytorch.py [--build-dir build] [--threads N] [--device cpu|cuda]
-                                        [--json]
+                                        [--json] [--only WORKLOAD,...]
 Needs PyTorch (Debian: python3-torch, installed by scripts/install_deps.sh --bench).
 """
 import argparse
@@ -40,10 +46,11 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step"]
+             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step",
+             "aae_step"]
 
 
-def nabla_rates(build_dir, threads, min_time, device):
+def nabla_rates(build_dir, threads, min_time, device, only=None):
     exe = os.path.join(build_dir, "bench_train_step")
     if not os.path.exists(exe):
         sys.exit(f"compare_pytorch: {exe} not found: build with -DNABLA_BUILD_BENCH=ON "
@@ -52,7 +59,9 @@ def nabla_rates(build_dir, threads, min_time, device):
     suffix = "_cuda" if device == "cuda" else ""
     out = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
                           "--benchmark_repetitions=3",
-                          "--benchmark_filter=" + ("_cuda" if suffix else "-_cuda")],
+                          "--benchmark_filter=" + (
+                              f"^BM_({'|'.join(only)}){suffix}/" if only else
+                              ("_cuda" if suffix else "-_cuda"))],
                          env=env, check=True, capture_output=True, text=True).stdout
     rates = {}
     for b in json.loads(out)["benchmarks"]:
@@ -71,7 +80,7 @@ def nabla_rates(build_dir, threads, min_time, device):
     return rates
 
 
-def torch_rates(threads, min_time, device):
+def torch_rates(threads, min_time, device, only=None):
     import torch
     import torch.nn.functional as F
 
@@ -185,14 +194,49 @@ def torch_rates(threads, min_time, device):
         opt_g.step()
         return loss.item()
 
+    # The adversarial autoencoder of scripts/torch_autoencoders.py (nets/aae.h's modules).
+    from torch_autoencoders import Decoder, Discriminator as LatentDiscriminator, Encoder
+
+    aae_e, aae_dec = Encoder(1000, 2).to(device), Decoder(1000, 2).to(device)
+    aae_d = LatentDiscriminator(2, 1000).to(device)
+    opt_ae = torch.optim.Adam(list(aae_e.parameters()) + list(aae_dec.parameters()), lr=1e-3)
+    opt_ad = torch.optim.Adam(aae_d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_ae_g = torch.optim.Adam(aae_e.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    aae_x = torch.rand(100, 784, device=device)
+
+    def aae_step():
+        bce = F.binary_cross_entropy_with_logits
+        opt_ae.zero_grad()
+        bce(aae_dec.main(aae_e(aae_x)), aae_x).backward()
+        opt_ae.step()
+        zp = torch.randn(100, 2, device=device)
+        zq = aae_e(aae_x)
+        opt_ad.zero_grad()
+        lr, lf = aae_d(zp), aae_d(zq.detach())
+        (bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))).backward()
+        opt_ad.step()
+        opt_ae_g.zero_grad()
+        for p in aae_d.parameters():
+            p.requires_grad_(False)
+        lg = aae_d(zq)
+        loss = bce(lg, torch.ones_like(lg))
+        loss.backward()
+        for p in aae_d.parameters():
+            p.requires_grad_(True)
+        opt_ae_g.step()
+        return loss.item()
+
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
            "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10,
            "unet_train_step": unet_train_step, "unet_pgd10": unet_pgd10,
-           "unet_candidates": unet_candidates, "dcgan_step": dcgan_step}
+           "unet_candidates": unet_candidates, "dcgan_step": dcgan_step,
+           "aae_step": aae_step}
     batch_of = {"fashioncnn_pgd10": 256, "unet_train_step": 8, "unet_pgd10": 8,
-                "unet_candidates": 243}
+                "unet_candidates": 243, "aae_step": 100}
     rates = {}
     for name, fn in fns.items():
+        if only and name not in only:
+            continue
         for _ in range(3):
             fn()
         runs = []
@@ -215,11 +259,17 @@ def main():
     ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                     help="where both run (cuda: nabla's *_cuda workloads, PyTorch on cuda:0)")
     ap.add_argument("--json", action="store_true", help="one JSON object instead of lines")
+    ap.add_argument("--only", default="",
+                    help="comma-separated workloads to run (default: all), e.g. dcgan_step,aae_step")
     a = ap.parse_args()
-    ours = nabla_rates(a.build_dir, a.threads, a.min_time, a.device)
-    theirs, version = torch_rates(a.threads, a.min_time, a.device)
+    only = [w for w in a.only.split(",") if w]
+    for w in only:
+        if w not in WORKLOADS:
+            sys.exit(f"compare_pytorch: --only {w}: not one of {', '.join(WORKLOADS)}")
+    ours = nabla_rates(a.build_dir, a.threads, a.min_time, a.device, only)
+    theirs, version = torch_rates(a.threads, a.min_time, a.device, only)
     rows = []
-    for w in WORKLOADS:
+    for w in only or WORKLOADS:
         rows.append({"name": w, "nabla": ours[w], "torch": theirs[w], "ratio": ours[w] / theirs[w]})
     if a.json:
         print(json.dumps({"device": a.device, "threads": a.threads, "torch_version": version,

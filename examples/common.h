@@ -106,5 +106,7 @@ void register_segment_attack(CLI::App& segment);    // under `segment`
 void register_segment_saliency(CLI::App& segment);  // under `segment`
 void register_segment_study(CLI::App& segment);     // under `segment`
 void register_gan(CLI::App& app);
+void register_aae(CLI::App& app);
+void register_vae(CLI::App& app);
 
 }  // namespace nabla::cli

@@ -12,7 +12,10 @@
 //   7. segmentation: a small U-Net on generated histology tiles (segment train's recipe, into
 //      DIR/segment), its test mIoU, its validation predictions (DIR/segment/val_predictions.png),
 //      and a targeted PGD toward the background (DIR/segment_attack.png),
-//   8. writes DIR/report.json and DIR/report.md.
+//   8. writes DIR/report.json and DIR/report.md,
+//   9. generative models: an adversarial autoencoder with a 2-d latent and the mixture10 prior
+//      (supervised) on a subset (DIR/aae: latent.png, manifold.png), and a small DCGAN on a
+//      subset (DIR/gan: samples/epochs.png); their numbers join the report.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -34,8 +37,10 @@
 #include <nabla/ops.h>
 #include <nabla/train/checkpoint.h>
 #include <nabla/train/evaluate.h>
+#include <nets/aae_train.h>
 #include <nets/classifier.h>
 #include <nets/classifier_train.h>
+#include <nets/gan_train.h>
 #include <nets/unet.h>
 #include <nets/unet_train.h>
 
@@ -84,6 +89,56 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
     canvas.text(x, 20 + 2 * cell, "S: " + names[size_t(pred.data<int64_t>()[i])], io::kBlack);
   }
   canvas.save_png(path);
+}
+
+// 9. The generative section: small enough for about a minute on two cores.
+nlohmann::json run_generative(const Common& o, Device dev, bool show) {
+  if (show) std::fprintf(stderr, "== 9. generative: AAE (2-d latent) and DCGAN ==\n");
+  nets::AaeTraining a;
+  a.prior = "mixture10";
+  a.supervised = true;
+  a.hidden = 256;
+  a.epochs = 5;
+  a.batch = 100;
+  a.train_limit = 6000;
+  a.test_limit = 2000;
+  a.seed = o.seed;
+  a.data = o.data;
+  a.out = o.out + "/aae";
+  a.device = o.device;
+  const nlohmann::json aae = nets::train_aae(a, dev, false, show);
+  nets::GanTraining g;
+  // Two classes of simple shape (trousers, sneakers) and a raised learning rate: what 96 steps
+  // of a small DCGAN can begin to draw.
+  g.ngf = g.ndf = 16;
+  g.epochs = 3;
+  g.batch = 64;
+  g.lr = 5e-4;
+  g.classes = {1, 7};
+  g.train_limit = 2048;
+  g.seed = o.seed;
+  g.data = o.data;
+  g.out = o.out + "/gan";
+  g.device = o.device;
+  const nlohmann::json gan = nets::train_gan(g, dev, false, show);
+  return {{"aae",
+           {{"prior", a.prior},
+            {"supervised", a.supervised},
+            {"n_train", aae["n_train"]},
+            {"test_recon", aae["test_recon"]},
+            {"d_prior", aae["d_prior"]},
+            {"d_code", aae["d_code"]},
+            {"train_seconds", aae["train_seconds"]},
+            {"latent", aae["latent_png"]},
+            {"manifold", aae["manifold"]}}},
+          {"gan",
+           {{"n_train", gan["n_train"]},
+            {"d_loss", gan["d_loss"]},
+            {"g_loss", gan["g_loss"]},
+            {"d_x", gan["d_x"]},
+            {"d_g_z", gan["d_g_z"]},
+            {"train_seconds", gan["train_seconds"]},
+            {"samples", gan["samples"]}}}};
 }
 
 nlohmann::json run_demo(const Common& o) {
@@ -210,8 +265,11 @@ nlohmann::json run_demo(const Common& o) {
                                   {"train_seconds", segsum["train_seconds"]},
                                   {"n_test", seg_clean.n}};
 
+  const nlohmann::json generative = run_generative(o, dev, show);
+
   nlohmann::json report = {{"device", dev.str()},
                            {"segment", segment},
+                           {"generative", generative},
                            {"train", train},
                            {"reloaded_test_accuracy", ev.accuracy()},
                            {"accuracy", ev.accuracy()},
@@ -259,6 +317,16 @@ nlohmann::json run_demo(const Common& o) {
      << ", pixel accuracy " << seg_adv.metrics.pixel_accuracy()
      << ".\n\n![segment predictions](segment/val_predictions.png)\n\n"
      << "![segment attack](segment_attack.png)\n";
+  const nlohmann::json& ga = generative["aae"];
+  const nlohmann::json& gg = generative["gan"];
+  md << "\n## Generative models\n\nAn adversarial autoencoder (784-256-256-2, prior: ten "
+        "Gaussians, one per class, D told the label) trained for 5 epochs on "
+     << ga["n_train"] << " images: test reconstruction BCE " << ga["test_recon"].get<double>()
+     << " per pixel; D(prior) " << ga["d_prior"].get<double>() << ", D(E(x)) "
+     << ga["d_code"].get<double>() << ".\n\n![aae latent](aae/latent.png)\n\n"
+     << "![aae manifold](aae/manifold.png)\n\nA DCGAN (ngf = ndf = 16) trained for 3 epochs on "
+     << gg["n_train"] << " trousers and sneakers: D(x) " << gg["d_x"].get<double>() << ", D(G(z)) "
+     << gg["d_g_z"].get<double>() << ".\n\n![dcgan samples](gan/samples/epochs.png)\n";
   return report;
 }
 
@@ -274,7 +342,9 @@ void register_demo(CLI::App& app) {
       "checkpoint, show predictions and input-gradient saliency, and write a report folder:\n"
       "DIR/report.md, report.json, predictions.png, saliency.png, attack.png, explain.png,\n"
       "segment_attack.png, DIR/classify/ (metrics.csv, curves.png, model.safetensors) and\n"
-      "DIR/segment/ (a small U-Net on generated histology tiles).");
+      "DIR/segment/ (a small U-Net on generated histology tiles), DIR/aae/ (an adversarial\n"
+      "autoencoder with a 2-d latent: latent.png, manifold.png) and DIR/gan/ (a small DCGAN:\n"
+      "samples/epochs.png).");
   add_common_flags(demo, *o, kTrainingFlags & ~(kBatch | kLr),
                    {{"--out", "report folder"},
                     {"--epochs", "training epochs"},
@@ -303,9 +373,19 @@ void register_demo(CLI::App& app) {
         "U-Net on histology tiles: test mIoU %.4f (nuclei), %.4f under PGD-20 toward the "
         "background (eps 0.03)\n",
         r["segment"]["test_miou"].get<double>(), r["segment"]["attacked_miou"].get<double>());
+    const nlohmann::json& ga = r["generative"]["aae"];
+    std::printf(
+        "AAE (2-d latent, mixture10 prior): test recon %.4f per pixel, D(prior) %.4f, "
+        "D(E(x)) %.4f\n",
+        ga["test_recon"].get<double>(), ga["d_prior"].get<double>(), ga["d_code"].get<double>());
+    const nlohmann::json& gg = r["generative"]["gan"];
+    std::printf("DCGAN (ngf 16, %lld images): D(x) %.4f, D(G(z)) %.4f\n",
+                (long long)gg["n_train"].get<int64_t>(), gg["d_x"].get<double>(),
+                gg["d_g_z"].get<double>());
     std::printf(
         "report: %s/report.md (pictures: predictions.png, saliency.png, attack.png, "
-        "explain.png, segment_attack.png, classify/curves.png)\n",
+        "explain.png, segment_attack.png, classify/curves.png, aae/latent.png, aae/manifold.png, "
+        "gan/samples/epochs.png)\n",
         o->out.c_str());
   });
 }

@@ -15,6 +15,8 @@
 //   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
 //   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 //   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
+//   nabla aae train        the adversarial autoencoder with a Gaussian, mixture or swiss-roll prior
+//   nabla vae train        the variational autoencoder (reparameterisation, analytic KL)
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -39,6 +41,8 @@ int main(int argc, char** argv) {
   nabla::cli::register_data(app);
   nabla::cli::register_segment(app);
   nabla::cli::register_gan(app);
+  nabla::cli::register_aae(app);
+  nabla::cli::register_vae(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

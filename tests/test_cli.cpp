@@ -318,6 +318,20 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   CHECK(j["segment"]["n_test"].get<int64_t>() == 32);
   CHECK(j["segment"]["test_miou"].get<double>() > 0.15);
   CHECK(j["segment"]["attacked_miou"].get<double>() < j["segment"]["test_miou"].get<double>());
+  // The generative section: the AAE reconstructs well below log 2 = 0.693 per pixel (about 0.4
+  // after 5 epochs of 6000 images), and both discriminators output probabilities.
+  const nlohmann::json& ga = j["generative"]["aae"];
+  CHECK(ga["test_recon"].get<double>() < 0.5);
+  CHECK(ga["test_recon"].get<double>() > 0.2);
+  for (const char* k : {"d_prior", "d_code"}) {
+    CHECK(ga[k].get<double>() > 0);
+    CHECK(ga[k].get<double>() < 1);
+  }
+  const nlohmann::json& gg = j["generative"]["gan"];
+  CHECK(gg["n_train"].get<int64_t>() == 2048);
+  CHECK(gg["d_x"].get<double>() > gg["d_g_z"].get<double>());
+  for (const char* f : {"/aae/latent.png", "/aae/manifold.png", "/gan/samples/epochs.png"})
+    CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
 }
 
 TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {

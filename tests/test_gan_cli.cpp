@@ -292,3 +292,105 @@ TEST_CASE("gan --help and bad flags") {
   CHECK(c.out.find("'12'") != std::string::npos);
   CHECK_FALSE(std::filesystem::exists("/tmp/nabla_gan_never/run_state.safetensors"));
 }
+
+TEST_CASE("aae train: files, the printed numbers, --resume gives the same bytes, its errors") {
+  if (!have_fashion_mnist()) return;
+  nabla::test::TempDir tmp;
+  const std::string small =
+      " --prior mixture10 --supervised --hidden 32 --batch 50 --seed 2 "
+      "--lr 0.005 --train-limit 200 --test-limit 100 --device cpu --threads 2 --quiet";
+  Run r = run(kBin + "/nabla aae train --json --epochs 2" + small + " --out " + tmp / "once");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["model"] == "aae");
+  CHECK(j["prior"] == "mixture10");
+  CHECK(j["supervised"].get<bool>());
+  CHECK(j["steps"].get<int>() == 8);  // 4 batches of 50 per epoch
+  CHECK(j["n_test"].get<int>() == 100);
+  REQUIRE(j["per_epoch"].size() == 2);
+  for (const char* k : {"recon", "d_loss", "g_loss", "d_prior", "d_code"})
+    CHECK(j[k].get<double>() == doctest::Approx(j["per_epoch"][1][k].get<double>()).epsilon(1e-6));
+  // BCE per pixel starts at about log 2 = 0.693 (sigmoid(0) everywhere); eight steps bring it
+  // to about 0.63.
+  CHECK(j["recon"].get<double>() < j["per_epoch"][0]["recon"].get<double>());
+  CHECK(j["test_recon"].get<double>() > 0.1);
+  CHECK(j["test_recon"].get<double>() < 0.66);
+  for (const char* k : {"d_prior", "d_code"}) {
+    CHECK(j[k].get<double>() > 0);
+    CHECK(j[k].get<double>() < 1);
+  }
+  // Non-saturating D loss: at least -log D(z_p) - log(1 - D(z_q)) of the means (Jensen).
+  CHECK(j["d_loss"].get<double>() >=
+        -std::log(j["d_prior"].get<double>()) - std::log(1 - j["d_code"].get<double>()) - 1e-6);
+  for (const char* f : {"encoder.safetensors", "decoder.safetensors", "discriminator.safetensors",
+                        "metrics.csv", "curves.png", "summary.json", "reconstructions.png",
+                        "samples.png", "latent.png", "manifold.png"})
+    CHECK_MESSAGE(std::filesystem::exists(tmp / ("once/" + std::string(f))), f);
+  auto d = nabla::io::load_safetensors(tmp / "once/discriminator.safetensors");
+  CHECK(d.tensors.at("main.0.weight").shape() == nabla::Shape{32, 12});  // 2-d code + 10 labels
+  CHECK(d.metadata.at("prior") == "mixture10");
+
+  Run a = run(kBin + "/nabla aae train --epochs 1" + small + " --out " + tmp / "twice");
+  REQUIRE(a.status == 0);
+  Run b = run(kBin + "/nabla aae train --resume " + tmp / "twice" + " --epochs 2 --quiet");
+  REQUIRE_MESSAGE(b.status == 0, b.out);
+  for (const char* f : {"encoder.safetensors", "decoder.safetensors", "discriminator.safetensors"})
+    CHECK_MESSAGE(
+        read_file(tmp / ("twice/" + std::string(f))) == read_file(tmp / ("once/" + std::string(f))),
+        f);
+  CHECK(number_after(b.out, "test recon ") ==
+        doctest::Approx(j["test_recon"].get<double>()).epsilon(1e-3));
+  CHECK(number_after(b.out, "D(prior) ") ==
+        doctest::Approx(j["d_prior"].get<double>()).epsilon(1e-3));
+
+  Run bad = run(kBin + "/nabla aae train --prior gaussian --supervised --quiet --out " +
+                tmp / "bad 2>&1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("--supervised") != std::string::npos);
+  Run bad2 = run(kBin + "/nabla aae train --prior swissroll --latent 3 --quiet --out " +
+                 tmp / "bad2 2>&1");
+  CHECK(bad2.status != 0);
+  CHECK(bad2.out.find("--latent is 3") != std::string::npos);
+}
+
+TEST_CASE("vae train: files, the ELBO's two terms as printed, --resume gives the same bytes") {
+  if (!have_fashion_mnist()) return;
+  nabla::test::TempDir tmp;
+  const std::string small =
+      " --latent 2 --hidden 32 --batch 50 --seed 3 --train-limit 200 "
+      "--lr 0.005 --test-limit 100 --device cpu --threads 2 --quiet";
+  Run r = run(kBin + "/nabla vae train --json --epochs 2" + small + " --out " + tmp / "once");
+  REQUIRE_MESSAGE(r.status == 0, r.out);
+  const nlohmann::json j = nlohmann::json::parse(r.out);
+  CHECK(j["model"] == "vae");
+  CHECK(j["steps"].get<int>() == 8);
+  REQUIRE(j["per_epoch"].size() == 2);
+  // -ELBO = recon + KL, per image; the BCE of 784 pixels starts near 784 log 2 = 543, and
+  // eight steps bring it to about 480.
+  for (const char* k : {"loss", "test_loss"}) {
+    const std::string p = std::string(k) == "loss" ? "" : "test_";
+    CHECK(j[k].get<double>() ==
+          doctest::Approx(j[p + "recon"].get<double>() + j[p + "kl"].get<double>()).epsilon(1e-6));
+  }
+  CHECK(j["loss"].get<double>() < j["per_epoch"][0]["loss"].get<double>());
+  CHECK(j["test_recon"].get<double>() < 520);
+  CHECK(j["test_recon"].get<double>() > 100);
+  CHECK(j["kl"].get<double>() > 0);
+  CHECK(j["test_kl"].get<double>() > 0);
+  for (const char* f :
+       {"vae.safetensors", "metrics.csv", "curves.png", "summary.json", "reconstructions.png",
+        "samples.png", "latent.png", "manifold.png", "arithmetic.png", "interpolation.png"})
+    CHECK_MESSAGE(std::filesystem::exists(tmp / ("once/" + std::string(f))), f);
+  auto m = nabla::io::load_safetensors(tmp / "once/vae.safetensors");
+  CHECK(m.tensors.at("fc21.weight").shape() == nabla::Shape{2, 32});
+  CHECK(m.tensors.at("fc4.weight").shape() == nabla::Shape{784, 32});
+
+  Run a = run(kBin + "/nabla vae train --epochs 1" + small + " --out " + tmp / "twice");
+  REQUIRE(a.status == 0);
+  Run b = run(kBin + "/nabla vae train --resume " + tmp / "twice" + " --epochs 2 --quiet");
+  REQUIRE_MESSAGE(b.status == 0, b.out);
+  CHECK(read_file(tmp / "twice/vae.safetensors") == read_file(tmp / "once/vae.safetensors"));
+  CHECK(number_after(b.out, "test: -ELBO ") ==
+        doctest::Approx(j["test_loss"].get<double>()).epsilon(1e-3));
+  CHECK(number_after(b.out, "+ KL ") == doctest::Approx(j["kl"].get<double>()).epsilon(1e-3));
+}
