@@ -2,7 +2,9 @@
 // ResnetGenerator, UnetGenerator and NLayerDiscriminator, output shapes, init_weights, dropout in
 // train and eval, rebuilding a network from a checkpoint's keys, each network fitting one batch,
 // and (where python3 imports torch) PyTorch's modules with the same arguments loading our state
-// dicts strictly and computing the same outputs, and ours loading theirs.
+// dicts strictly and computing the same outputs, and ours loading theirs. Then L1/PSNR/SSIM, the
+// translation data (Sobel edges, IHC rendering, jitter, the reference's folders and their
+// errors).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,7 +14,12 @@
 
 #include <nlohmann/json.hpp>
 
+#include <nabla/data/histology.h>
+#include <nabla/data/image_folder.h>
+#include <nabla/data/translation.h>
+#include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
+#include <nabla/metrics/image.h>
 #include <nabla/nn/padding.h>
 #include <nabla/ops.h>
 #include <nabla/optim/optimizer.h>
@@ -28,6 +35,10 @@ using nets::ResnetGenerator;
 using nets::UnetGenerator;
 
 namespace {
+
+double min_value(const Tensor& t) {
+  return -max(neg(t)).item<double>();
+}
 
 std::map<std::string, Shape> keys(const nn::Module& m) {
   std::map<std::string, Shape> out;
@@ -416,3 +427,156 @@ TEST_CASE("image2image interop: PyTorch's modules load ours strictly, ours load 
   }
 }
 #endif
+
+// ---------------------------------------------------------------- metrics
+TEST_CASE("image metrics: L1, PSNR and SSIM by hand and against a direct 2-d window") {
+  Tensor x = zeros({2, 1, 12, 12});
+  Tensor y = full({2, 1, 12, 12}, 0.1);
+  CHECK(metrics::l1_per_image(x, y)[1] == doctest::Approx(0.1));
+  // MSE 0.01 at range 2: 10 log10(4 / 0.01).
+  CHECK(metrics::psnr(x, y, 2.0)[0] == doctest::Approx(10 * std::log10(400.0)));
+  CHECK(std::isinf(metrics::psnr(y, y, 2.0)[0]));
+  Tensor a = uniform({2, 3, 16, 13}, -1, 1, 21), b = uniform({2, 3, 16, 13}, -1, 1, 22);
+  Tensor noisy = add(a, mul(b, 0.2));
+  for (double s : metrics::ssim(a, a, 2.0)) CHECK(s == doctest::Approx(1.0));
+  const std::vector<double> s = metrics::ssim(a, noisy, 2.0);
+  // The direct formula: an 11x11 Gaussian (sigma 1.5) at every position where it fits.
+  const std::vector<double> av = a.to_vector<double>(), bv = noisy.to_vector<double>();
+  double g[11][11], gs = 0;
+  for (int i = 0; i < 11; ++i)
+    for (int j = 0; j < 11; ++j)
+      gs += g[i][j] = std::exp(-((i - 5) * (i - 5) + (j - 5) * (j - 5)) / 4.5);
+  const double c1 = 0.02 * 0.02, c2 = 0.06 * 0.06;
+  for (int n = 0; n < 2; ++n) {
+    double total = 0;
+    for (int c = 0; c < 3; ++c) {
+      double sum = 0;
+      int count = 0;
+      for (int r = 0; r + 11 <= 16; ++r)
+        for (int q = 0; q + 11 <= 13; ++q, ++count) {
+          double ma = 0, mb = 0, saa = 0, sbb = 0, sab = 0;
+          for (int i = 0; i < 11; ++i)
+            for (int j = 0; j < 11; ++j) {
+              const size_t k = size_t(((n * 3 + c) * 16 + r + i) * 13 + q + j);
+              const double w = g[i][j] / gs;
+              ma += w * av[k];
+              mb += w * bv[k];
+              saa += w * av[k] * av[k];
+              sbb += w * bv[k] * bv[k];
+              sab += w * av[k] * bv[k];
+            }
+          sum += (2 * ma * mb + c1) * (2 * (sab - ma * mb) + c2) /
+                 ((ma * ma + mb * mb + c1) * (saa - ma * ma + sbb - mb * mb + c2));
+        }
+      total += sum / count;
+    }
+    CHECK(s[size_t(n)] == doctest::Approx(total / 3).epsilon(1e-9));
+    CHECK(s[size_t(n)] < 0.99);
+    CHECK(s[size_t(n)] > 0.5);
+  }
+  // Against a flat image the contrast-structure term is C2 / (s_a^2 + C2): near 0.
+  CHECK(metrics::ssim(a, zeros_like(a), 2.0)[0] < 0.05);
+  check_error(
+      [&] {
+        metrics::ssim(zeros({1, 1, 10, 12}), zeros({1, 1, 10, 12}), 2.0);
+      },
+      {"ssim", "[1, 1, 10, 12]", "11x11"});
+  check_error(
+      [&] {
+        metrics::psnr(a, zeros({2, 3, 16, 12}), 2.0);
+      },
+      {"psnr", "[2, 3, 16, 13]", "[2, 3, 16, 12]"});
+}
+
+// ---------------------------------------------------------------- data
+TEST_CASE("translation data: Sobel edges, the IHC rendering and the paired jitter") {
+  // A bright square on black: edges on its border, white (1) inside and outside.
+  std::vector<float> sq(16 * 16, 0.f);
+  for (int r = 4; r < 12; ++r)
+    for (int c = 4; c < 12; ++c) sq[size_t(r * 16 + c)] = 1.f;
+  Tensor e = data::sobel_edges(from_vector(sq, {1, 1, 16, 16}));
+  const std::vector<float> ev = e.to_vector<float>();
+  CHECK(ev[0] == 1.f);                    // far from the square
+  CHECK(ev[size_t(8 * 16 + 8)] == 1.f);   // inside it
+  CHECK(ev[size_t(8 * 16 + 4)] == -1.f);  // on its left edge: the strongest gradient
+  CHECK(data::sobel_edges(zeros({1, 1, 8, 8})).to_vector<float>() == std::vector<float>(64, 1.f));
+
+  // IHC: neoplastic pixels turn brown (blue absorbed more than red), the rest keeps no eosin.
+  data::Example t = data::histology_tile(0, data::HistologySplit::Train, 3, 32);
+  Tensor ihc = data::ihc_render(t["image"], t["mask"]);
+  CHECK(ihc.shape() == Shape{3, 32, 32});
+  const std::vector<int64_t> m = t["mask"].to_vector<int64_t>();
+  const std::vector<float> v = ihc.to_vector<float>();
+  double brown = 0, other = 0;
+  int nb = 0, no = 0;
+  for (size_t k = 0; k < m.size(); ++k) {
+    const double rb = double(v[k]) - double(v[2 * 1024 + k]);  // red minus blue
+    if (m[k] == 1)
+      brown += rb, ++nb;
+    else
+      other += rb, ++no;
+  }
+  if (nb > 0) CHECK(brown / nb > other / no + 0.05);
+  CHECK(min_value(ihc) >= 0.0);
+
+  // The jitter: one crop and flip for A and B of a pair.
+  Generator gen(3);
+  Tensor A = uniform({4, 1, 20, 20}, -1, 1, 5, DType::Float32);
+  Tensor B = mul(A, -1.0);
+  for (bool flip : {false, true}) {
+    auto ab = data::jitter({A, concat({B, B}, 1)}, 24, 16, flip, gen);
+    CHECK(ab[0].shape() == Shape{4, 1, 16, 16});
+    CHECK(ab[1].shape() == Shape{4, 2, 16, 16});
+    check_close(ab[1].narrow(1, 0, 1).contiguous(), mul(ab[0], -1.0), 1e-6, 1e-6);
+  }
+  // No resize and no room: the identity, or its mirror.
+  auto same = data::jitter({A}, 20, 20, false, gen);
+  check_close(same[0], A, 0, 0);
+  check_error([&] { data::jitter({A}, 16, 20, false, gen); }, {"jitter", "crop_size 20"});
+}
+
+TEST_CASE("translation data: the reference's folders, and errors naming the file") {
+  TempDir tmp;
+  namespace fs = std::filesystem;
+  auto png = [&](const std::string& path, int64_t c, int64_t h, int64_t w, uint64_t seed) {
+    fs::create_directories(fs::path(path).parent_path());
+    io::save_png(path, uniform({c, h, w}, 0, 1, seed, DType::Float32));
+  };
+  for (int i = 0; i < 3; ++i) png(tmp / ("u/trainA/a" + std::to_string(i) + ".png"), 1, 16, 16, i);
+  for (int i = 0; i < 2; ++i)
+    png(tmp / ("u/trainB/b" + std::to_string(i) + ".png"), 3, 16, 16, 9 + i);
+  data::TranslationSet u = data::translation_folder(tmp / "u", "train", false, 1, 3);
+  CHECK(u.A.shape() == Shape{3, 1, 16, 16});
+  CHECK(u.B.shape() == Shape{2, 3, 16, 16});
+  CHECK_FALSE(u.paired);
+  CHECK(u.names_B == std::vector<std::string>{"b0.png", "b1.png"});
+  CHECK(min_value(u.A) >= -1.0);
+  CHECK(max(u.A).item<double>() <= 1.0);
+  // Aligned: A | B side by side, split in the middle; B to gray by luma.
+  png(tmp / "p/train/0.png", 3, 16, 32, 30);
+  png(tmp / "p/train/1.png", 3, 16, 32, 31);
+  data::TranslationSet p = data::translation_folder(tmp / "p", "train", true, 3, 1);
+  CHECK(p.paired);
+  CHECK(p.A.shape() == Shape{2, 3, 16, 16});
+  CHECK(p.B.shape() == Shape{2, 1, 16, 16});
+  Tensor whole = data::load_png(tmp / "p/train/0.png", 3);
+  check_close(p.A.slice(0, 1).squeeze(0), sub(mul(whole.narrow(2, 0, 16), 2.0), 1.0), 1e-6, 1e-6);
+
+  check_error([&] { data::translation_folder(tmp / "u", "test", false, 1, 1); },
+              {"testA", "does not exist"});
+  fs::create_directories(tmp / "e/trainA");
+  fs::create_directories(tmp / "e/trainB");
+  png(tmp / "e/trainB/x.png", 1, 16, 16, 1);
+  check_error([&] { data::translation_folder(tmp / "e", "train", false, 1, 1); },
+              {"trainA", "holds no image"});
+  png(tmp / "e/trainA/1.png", 1, 16, 16, 1);
+  png(tmp / "e/trainA/2.png", 1, 12, 16, 2);
+  check_error([&] { data::translation_folder(tmp / "e", "train", false, 1, 1); }, {"2.png"});
+  fs::remove(tmp / "e/trainA/2.png");
+  { std::ofstream(tmp / "e/trainA/3.png") << "not a png"; }
+  check_error([&] { data::translation_folder(tmp / "e", "train", false, 1, 1); }, {"3.png"});
+  png(tmp / "o/train/0.png", 3, 16, 15, 1);
+  check_error([&] { data::translation_folder(tmp / "o", "train", true, 3, 3); }, {"even", "0.png"});
+  check_error([] { data::translation_task("horse2zebra", true); },
+              {"horse2zebra", "edges2fashion, sneaker2boot or he2ihc"});
+}
