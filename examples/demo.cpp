@@ -28,6 +28,7 @@
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
 #include <nabla/explain/figure.h>
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/metrics/classification.h>
@@ -87,7 +88,7 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
 }
 
 nlohmann::json run_demo(const Common& o) {
-  std::filesystem::create_directories(o.out);
+  nabla::io::create_dirs(o.out, "the output folder (--out)");
   const bool show = o.show_progress();
   nets::ClassifierTraining cfg;
   cfg.epochs = o.epochs;

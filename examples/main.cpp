@@ -15,9 +15,12 @@
 //   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
 //   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 //   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
+//   nabla inspect FILE     what a safetensors, .npy, PNG or IDX file holds (or why it is malformed)
 #include <cstdio>
 #include <exception>
+#include <filesystem>
 #include <new>
+#include <string>
 
 #include <nabla/error.h>
 
@@ -39,12 +42,20 @@ int main(int argc, char** argv) {
   nabla::cli::register_data(app);
   nabla::cli::register_segment(app);
   nabla::cli::register_gan(app);
+  nabla::cli::register_inspect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const nabla::Error& e) {
     std::fprintf(stderr, "nabla: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A file operation that no command checked itself. libstdc++'s message names the operation,
+    // the reason and the path(s): "filesystem error: cannot create directories: ... [/proc/x]".
+    std::string what = e.what();
+    if (what.rfind("filesystem error: ", 0) == 0) what.erase(0, 18);
+    std::fprintf(stderr, "nabla: error: %s\n", what.c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "nabla: error: out of memory (try a smaller --batch)\n");
