@@ -16,7 +16,10 @@
 //   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 //   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
 //   nabla inspect FILE     what a safetensors, .npy, PNG or IDX file holds (or why it is malformed)
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <new>
@@ -26,7 +29,27 @@
 
 #include "common.h"
 
+namespace {
+
+// OpenMP threads sleep at once when they wait, unless the user chose a policy. With the runtimes'
+// default (libgomp spins 300000 iterations at every barrier, libomp 200 ms) two threads on a
+// machine that is busy with other work ran the FashionCNN train step 5x slower than with passive
+// waiting; see docs/benchmarks.md, "OpenMP under load". libgomp reads OMP_WAIT_POLICY once, when
+// it is loaded, before main: so the variable is set and the program runs itself again (execv of
+// /proc/self/exe, same pid and arguments). Setting OMP_WAIT_POLICY, GOMP_SPINCOUNT or
+// KMP_BLOCKTIME to anything keeps the runtime's own behaviour; when execv fails, nabla runs on
+// with the runtime's defaults.
+void default_openmp_wait_policy(char** argv) {
+  for (const char* v : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"})
+    if (std::getenv(v)) return;
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::execv("/proc/self/exe", argv);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  default_openmp_wait_policy(argv);
   CLI::App app{
       "nabla: a from-scratch deep-learning engine built around the input gradient.\n"
       "Own tensors, reverse-mode autograd and handwritten kernels; these commands train,\n"
