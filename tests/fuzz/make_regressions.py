@@ -108,6 +108,22 @@ put("image_mask", "p1_mask_huge_header.bin", pair(good, SIG + ihdr(131072, 1536,
 put("image_mask", "p2_mask_empty_idat.bin",
     pair(good, SIG + ihdr(2, 2, 8, 0) + chunk(b"IDAT", b"") + chunk(b"IEND", b"")), "empty IDAT")
 
+# ---- the run-state file of engine/train (the harness's folder holds module "model" at step 3 and
+# optimizer "opt"): JSON values of the wrong type escaped as nlohmann::json::type_error.
+def run_state(run):
+    return st(json.dumps({"__metadata__": {"nabla_run": json.dumps(run)}}))
+
+
+RUN = {"version": 1, "position": {"epoch": 1, "batch": 2, "step": 3}, "modules": ["model"],
+       "state": {}, "optimizers": {"opt": {"lr": 0.001, "steps": 3}},
+       "generators": {"default": [0, 0]}}
+put("run_state", "r1_generator_not_an_array.safetensors",
+    run_state(dict(RUN, generators={"default": "x"})), "malformed run state")
+put("run_state", "r2_modules_not_a_list.safetensors", run_state(dict(RUN, modules="model")),
+    "malformed run state")
+put("run_state", "r3_lr_not_a_number.safetensors",
+    run_state(dict(RUN, optimizers={"opt": {"lr": "fast", "steps": 3}})), "malformed run state")
+
 with open(os.path.join(ROOT, "expected.tsv"), "w") as f:
     f.write("# <target>/<file>\t<text the nabla::Error message must contain>"
             " (written by tests/fuzz/make_regressions.py)\n")
