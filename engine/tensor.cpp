@@ -5,6 +5,7 @@
 #include <nabla/memory.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -46,9 +47,16 @@ std::string shape_str(const Shape& s) {
   return os.str();
 }
 
+// Every partial product is checked, not only the final one: a zero dimension makes the product
+// 0, but the strides of the other dimensions are still partial products and must fit in int64.
 int64_t shape_numel(const Shape& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
+  int64_t n = 1, partial = 1;
+  for (int64_t d : s) {
+    NABLA_CHECK(d >= 0, "shape ", shape_str(s), ": negative dimension ", d);
+    NABLA_CHECK(!__builtin_mul_overflow(partial, std::max<int64_t>(d, 1), &partial), "shape ",
+                shape_str(s), ": the element count overflows 64 bits");
+    n *= d;  // |n| <= partial: cannot overflow
+  }
   return n;
 }
 
@@ -56,8 +64,9 @@ Shape contiguous_strides(const Shape& s) {
   Shape st(s.size());
   int64_t acc = 1;
   for (int64_t i = int64_t(s.size()) - 1; i >= 0; --i) {
-    st[i] = acc;
-    acc *= std::max<int64_t>(s[i], 1);
+    st[size_t(i)] = acc;
+    NABLA_CHECK(!__builtin_mul_overflow(acc, std::max<int64_t>(s[size_t(i)], 1), &acc), "shape ",
+                shape_str(s), ": the strides overflow 64 bits");
   }
   return st;
 }
@@ -93,7 +102,11 @@ Device Device::parse(const std::string& s) {
     std::string idx = s.substr(5);
     NABLA_CHECK(!idx.empty() && std::all_of(idx.begin(), idx.end(), ::isdigit),
                 "Device: cannot parse '", s, "' (expected cpu, cuda or cuda:N)");
-    return cuda(std::stoi(idx));
+    int i = 0;
+    const auto [end, ec] = std::from_chars(idx.data(), idx.data() + idx.size(), i);
+    NABLA_CHECK(ec == std::errc() && end == idx.data() + idx.size(), "Device: cannot parse '", s,
+                "' (the device index is out of range)");
+    return cuda(i);
   }
   throw Error("Device: cannot parse '" + s + "' (expected cpu, cuda or cuda:N)");
 }
@@ -295,10 +308,21 @@ template double Tensor::item<double>() const;
 template int64_t Tensor::item<int64_t>() const;
 
 // ---------------------------------------------------------------- raw creation and copies
+namespace {
+// numel(s) * dtype_size(dt), checked: a shape read from a file can claim more than 2^63 bytes.
+size_t checked_nbytes(const Shape& s, DType dt, const char* op) {
+  const int64_t n = shape_numel(s);
+  int64_t bytes = 0;
+  NABLA_CHECK(!__builtin_mul_overflow(n, int64_t(dtype_size(dt)), &bytes), op, ": shape ",
+              shape_str(s), " of ", dtype_name(dt), " needs more than 2^63 bytes");
+  return size_t(bytes);
+}
+}  // namespace
+
 Tensor empty(const Shape& s, DType dt, Device dev) {
   for (int64_t d : s) NABLA_CHECK(d >= 0, "empty: negative dimension in shape ", shape_str(s));
   auto impl = std::make_shared<TensorImpl>();
-  impl->storage = std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(dt), dev);
+  impl->storage = std::make_shared<Storage>(checked_nbytes(s, dt, "empty"), dev);
   impl->shape = s;
   impl->strides = contiguous_strides(s);
   impl->dtype = dt;
@@ -310,7 +334,7 @@ Tensor empty_pinned(const Shape& s, DType dt) {
     NABLA_CHECK(d >= 0, "empty_pinned: negative dimension in shape ", shape_str(s));
   auto impl = std::make_shared<TensorImpl>();
   impl->storage =
-      std::make_shared<Storage>(size_t(shape_numel(s)) * dtype_size(dt), Device::cpu(), true);
+      std::make_shared<Storage>(checked_nbytes(s, dt, "empty_pinned"), Device::cpu(), true);
   impl->shape = s;
   impl->strides = contiguous_strides(s);
   impl->dtype = dt;
@@ -572,7 +596,8 @@ Shape infer_shape(const Shape& s, int64_t numel, const char* op, const Shape& fr
       infer = int64_t(i);
     } else {
       NABLA_CHECK(out[i] >= 0, op, ": negative size in ", shape_str(s));
-      known *= out[i];
+      NABLA_CHECK(!__builtin_mul_overflow(known, out[i], &known), op, ": cannot reshape ",
+                  shape_str(from), " into ", shape_str(s), " (the sizes overflow 64 bits)");
     }
   }
   if (infer >= 0) {

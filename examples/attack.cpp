@@ -16,6 +16,7 @@
 #include <nabla/autograd.h>
 #include <nabla/data/mnist.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/image.h>
 #include <nabla/io/progress.h>
 #include <nabla/metrics/classification.h>
@@ -90,7 +91,7 @@ nlohmann::json run_attack(AttackOptions& o) {
   }
   bar.finish();
 
-  std::filesystem::create_directories(o.c.out);
+  nabla::io::create_dirs(o.c.out, "the output folder (--out)");
   const std::string fig = o.c.out + "/" + o.method + ".png";
   char title[160];
   std::snprintf(title, sizeof title, "%s, eps %.4g: clean (left), perturbation, adversarial",
@@ -165,7 +166,7 @@ void register_attack(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1, 784));
   a->add_option("--n", o->n, "attack the first N test images (0: all 10,000)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   a->add_option("--show", o->show, "images in the figure (0: no figure)")
       ->capture_default_str()
       ->check(CLI::Range(int64_t(0), int64_t(32)));

@@ -59,7 +59,7 @@ void register_classify_eval(CLI::App& classify) {
       ->required()
       ->check(CLI::ExistingFile);
   eval->add_option("--limit", o->limit, "use only the first N test images (0: all)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   o->c.batch = 256;
   add_common_flags(
       eval, o->c, kData | kBatch | kDevice | kJson,

@@ -62,8 +62,7 @@ void add_common_flags(CLI::App* app, Common& c, unsigned flags,
     app->add_option("--epochs", c.epochs, text("--epochs", "passes over the training set"))
         ->capture_default_str()
         ->check(CLI::Range(int64_t(1), int64_t(100000)));
-  if (flags & kLr)
-    app->add_option("--lr", c.lr, text("--lr", "learning rate"))->check(CLI::PositiveNumber);
+  if (flags & kLr) app->add_option("--lr", c.lr, text("--lr", "learning rate"))->check(positive());
   if (flags & kResume)
     app->add_option("--resume", c.resume,
                     text("--resume",
@@ -78,15 +77,15 @@ void add_common_flags(CLI::App* app, Common& c, unsigned flags,
                          "also checkpoint every N steps (0: only at the end "
                          "of each epoch)"))
         ->capture_default_str()
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
   if (flags & kTrainLimit)
     app->add_option("--train-limit", c.train_limit,
                     text("--train-limit", "use only the first N training images (0: all)"))
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
   if (flags & kTestLimit)
     app->add_option("--test-limit", c.test_limit,
                     text("--test-limit", "use only the first N test images (0: all)"))
-        ->check(CLI::NonNegativeNumber);
+        ->check(non_negative());
   if (flags & kThreads)
     app->add_option("--threads", c.threads,
                     text("--threads", "CPU threads (0: OpenMP's default, OMP_NUM_THREADS)"))
@@ -197,6 +196,28 @@ std::vector<std::string> split_list(const std::string& s) {
   while (std::getline(ss, item, ','))
     if (!item.empty()) out.push_back(item);
   return out;
+}
+
+namespace {
+CLI::Validator number_check(bool strict, const char* name) {
+  return CLI::Validator(
+      [strict](std::string& in) -> std::string {
+        double v = 0;
+        if (!CLI::detail::lexical_cast(in, v)) return "'" + in + "' is not a number";
+        if (strict ? !(v > 0) : !(v >= 0))
+          return std::string(strict ? "must be greater than 0" : "must be 0 or more") + ", got " +
+                 in;
+        return {};
+      },
+      name);
+}
+}  // namespace
+
+CLI::Validator non_negative() {
+  return number_check(false, "NONNEGATIVE");
+}
+CLI::Validator positive() {
+  return number_check(true, "POSITIVE");
 }
 
 }  // namespace nabla::cli

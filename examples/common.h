@@ -108,5 +108,11 @@ void register_segment_study(CLI::App& segment);     // under `segment`
 void register_gan(CLI::App& app);
 void register_aae(CLI::App& app);
 void register_vae(CLI::App& app);
+void register_inspect(CLI::App& app);
+
+// Number checks with readable messages ("must be 0 or more, got -5"). CLI11's NonNegativeNumber
+// and PositiveNumber are ranges up to DBL_MAX and print its 309 digits.
+CLI::Validator non_negative();
+CLI::Validator positive();
 
 }  // namespace nabla::cli

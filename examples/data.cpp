@@ -13,6 +13,7 @@
 #include <nabla/data/histology.h>
 #include <nabla/data/loader.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/segmentation.h>
 
 #include "common.h"
@@ -64,7 +65,7 @@ void run_histology(const DataFlags& f) {
     }
   }
 
-  std::filesystem::create_directories(f.c.out);
+  nabla::io::create_dirs(f.c.out, "the output folder (--out)");
   const std::string panel =
       (std::filesystem::path(f.c.out) / ("histology_" + f.split + ".png")).string();
   const auto palette = io::segmentation_palette(K);

@@ -31,6 +31,7 @@
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
 #include <nabla/explain/figure.h>
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/metrics/classification.h>
@@ -142,7 +143,7 @@ nlohmann::json run_generative(const Common& o, Device dev, bool show) {
 }
 
 nlohmann::json run_demo(const Common& o) {
-  std::filesystem::create_directories(o.out);
+  nabla::io::create_dirs(o.out, "the output folder (--out)");
   const bool show = o.show_progress();
   nets::ClassifierTraining cfg;
   cfg.epochs = o.epochs;

@@ -22,6 +22,7 @@
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
 #include <nabla/explain/figure.h>
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/io/progress.h>
@@ -135,7 +136,7 @@ nlohmann::json run_explain(const ExplainOptions& o) {
   std::string arch;
   std::shared_ptr<nn::Module> net = nets::load_classifier(o.checkpoint, &arch);
   net->to(dev);
-  std::filesystem::create_directories(o.c.out);
+  nabla::io::create_dirs(o.c.out, "the output folder (--out)");
   ExplainOptions e = o;
   if (e.opt.layer.empty()) e.opt.layer = arch == "gap" ? "features" : "conv2";
   NABLA_CHECK(o.method != "cam" || arch == "gap", "--method cam needs a model that ends in global ",
@@ -235,7 +236,7 @@ nlohmann::json run_explain(const ExplainOptions& o) {
   }
   if (!o.save_npy.empty()) {
     const auto parent = std::filesystem::path(o.save_npy).parent_path();
-    if (!parent.empty()) std::filesystem::create_directories(parent);
+    if (!parent.empty()) nabla::io::create_dirs(parent, "the folder of the output file");
     save_npy(o.save_npy, maps);
     j["npy"] = o.save_npy;
     j["npy_shape"] = maps.shape();
@@ -302,13 +303,13 @@ void register_explain(CLI::App& app) {
       ->check(CLI::Range(int64_t(1), int64_t(1000000)));
   e->add_option("--lr", o->opt.lr, "class-model, activation: ascent step size")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   e->add_option("--lambda", o->opt.lambda, "class-model, activation: weight of |I|^2")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   e->add_option("--channel", o->opt.channel, "activation: channel of --layer")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   e->add_option("--max-rows", o->opt.max_batch,
                 "rows per forward inside smoothgrad, integrated-gradients and occlusion (bounds "
                 "memory)")

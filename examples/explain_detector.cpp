@@ -50,6 +50,7 @@
 #include <nabla/data/mnist.h>
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/image.h>
 #include <nabla/io/plot.h>
@@ -477,7 +478,7 @@ nlohmann::json run_detector(const DetectorOptions& o, bool resume, bool show) {
   const double eval_seconds = seconds_since(t0);
 
   // ---- outputs
-  std::filesystem::create_directories(o.c.out);
+  nabla::io::create_dirs(o.c.out, "the output folder (--out)");
   const std::string report_path = o.c.out + "/report.json", fig_path = o.c.out + "/examples.png";
   nlohmann::json detectors_json;
   for (size_t i = 0; i < dets.size(); ++i) {

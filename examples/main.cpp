@@ -17,15 +17,41 @@
 //   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
 //   nabla aae train        the adversarial autoencoder with a Gaussian, mixture or swiss-roll prior
 //   nabla vae train        the variational autoencoder (reparameterisation, analytic KL)
+//   nabla inspect FILE     what a safetensors, .npy, PNG or IDX file holds (or why it is malformed)
+#include <unistd.h>
+
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
+#include <filesystem>
 #include <new>
+#include <string>
 
 #include <nabla/error.h>
 
 #include "common.h"
 
+namespace {
+
+// OpenMP threads sleep at once when they wait, unless the user chose a policy. With the runtimes'
+// default (libgomp spins 300000 iterations at every barrier, libomp 200 ms) two threads on a
+// machine that is busy with other work ran the FashionCNN train step 5x slower than with passive
+// waiting; see docs/benchmarks.md, "OpenMP under load". libgomp reads OMP_WAIT_POLICY once, when
+// it is loaded, before main: so the variable is set and the program runs itself again (execv of
+// /proc/self/exe, same pid and arguments). Setting OMP_WAIT_POLICY, GOMP_SPINCOUNT or
+// KMP_BLOCKTIME to anything keeps the runtime's own behaviour; when execv fails, nabla runs on
+// with the runtime's defaults.
+void default_openmp_wait_policy(char** argv) {
+  for (const char* v : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"})
+    if (std::getenv(v)) return;
+  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::execv("/proc/self/exe", argv);
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
+  default_openmp_wait_policy(argv);
   CLI::App app{
       "nabla: a from-scratch deep-learning engine built around the input gradient.\n"
       "Own tensors, reverse-mode autograd and handwritten kernels; these commands train,\n"
@@ -43,12 +69,20 @@ int main(int argc, char** argv) {
   nabla::cli::register_gan(app);
   nabla::cli::register_aae(app);
   nabla::cli::register_vae(app);
+  nabla::cli::register_inspect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const nabla::Error& e) {
     std::fprintf(stderr, "nabla: error: %s\n", e.what());
+    return 1;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A file operation that no command checked itself. libstdc++'s message names the operation,
+    // the reason and the path(s): "filesystem error: cannot create directories: ... [/proc/x]".
+    std::string what = e.what();
+    if (what.rfind("filesystem error: ", 0) == 0) what.erase(0, 18);
+    std::fprintf(stderr, "nabla: error: %s\n", what.c_str());
     return 1;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "nabla: error: out of memory (try a smaller --batch)\n");

@@ -17,6 +17,7 @@
 #include <nabla/autograd.h>
 #include <nabla/data/mnist.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/plot.h>
 #include <nabla/io/progress.h>
 #include <nabla/ops.h>
@@ -93,7 +94,7 @@ nlohmann::json run_robustness(const RobustnessOptions& o) {
     panels[0].series.push_back(series);
   }
   bar.finish();
-  std::filesystem::create_directories(o.c.out);
+  nabla::io::create_dirs(o.c.out, "the output folder (--out)");
   const std::string png = o.c.out + "/robustness.png";
   io::save_plot(png, panels, 640, 420);
 
@@ -173,7 +174,7 @@ void register_robustness(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   r->add_option("--n", o->n, "first N test images (0: all 10,000)")
       ->capture_default_str()
-      ->check(CLI::NonNegativeNumber);
+      ->check(non_negative());
   o->c.batch = 500;
   o->c.out = "robustness_out";
   add_common_flags(r, o->c, kBatch | kSeed | kData | kDevice | kOut | kJson,

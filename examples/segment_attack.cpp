@@ -22,6 +22,7 @@
 #include <nabla/attack/segmentation.h>
 #include <nabla/data/histology.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/progress.h>
 #include <nabla/ops.h>
 #include <nabla/train/evaluate.h>
@@ -143,7 +144,7 @@ void run_attack(SegmentAttackFlags& f) {
       train::evaluate_segmenter(*net, adv_src, d.class_names, f.c.batch, dev, true, false);
 
   // The panel: the first --rows images.
-  std::filesystem::create_directories(f.c.out);
+  nabla::io::create_dirs(f.c.out, "the output folder (--out)");
   const std::string panel = (std::filesystem::path(f.c.out) / "attack_panel.png").string();
   {
     const int64_t R = std::min(f.rows, N);

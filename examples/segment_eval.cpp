@@ -11,6 +11,7 @@
 
 #include <nabla/data/histology.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/train/evaluate.h>
 #include <nets/unet.h>
@@ -99,7 +100,7 @@ void run_eval(SegmentEvalFlags& f) {
   j["data"] = d.description;
   j["split"] = f.split;
   if (!f.save_npy.empty()) {
-    std::filesystem::create_directories(f.save_npy);
+    nabla::io::create_dirs(f.save_npy, "the --save-npy folder");
     const auto* ts = dynamic_cast<const data::TensorSource*>(src.get());
     NABLA_CHECK(ts != nullptr, "segment eval: the ", f.split, " split is not in memory");
     const std::filesystem::path dir(f.save_npy);

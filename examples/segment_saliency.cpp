@@ -14,6 +14,7 @@
 #include <nabla/autograd.h>
 #include <nabla/error.h>
 #include <nabla/explain/explain.h>
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/io/segmentation.h>
 #include <nabla/ops.h>
@@ -143,7 +144,7 @@ void run_saliency(SegmentSaliencyFlags& f) {
                       {"mass_in_region", sum > 0 ? in / sum : 0.0}});
   }
 
-  std::filesystem::create_directories(f.c.out);
+  nabla::io::create_dirs(f.c.out, "the output folder (--out)");
   const std::string panel = (std::filesystem::path(f.c.out) / "saliency_panel.png").string();
   {
     const auto palette = io::segmentation_palette(K);
@@ -181,7 +182,7 @@ void run_saliency(SegmentSaliencyFlags& f) {
       {"images", images},
       {"panel", panel}};
   if (!f.save_npy.empty()) {
-    std::filesystem::create_directories(f.save_npy);
+    nabla::io::create_dirs(f.save_npy, "the --save-npy folder");
     const std::filesystem::path dir(f.save_npy);
     save_npy((dir / "saliency.npy").string(), S);
     save_npy((dir / "images.npy").string(), x);

@@ -20,6 +20,7 @@
 #include <fstream>
 #include <iostream>
 
+#include <nabla/io/files.h>
 #include <nabla/io/heatmap.h>
 #include <nabla/metrics/classification.h>
 #include <nabla/nabla.h>
@@ -153,7 +154,7 @@ namespace {
 
 nlohmann::json run_squares(SquaresOptions o) {
   const std::string& out = o.c.out;
-  std::filesystem::create_directories(out);
+  nabla::io::create_dirs(out, "the output folder (--out)");
   const Device dev = cli::resolve_device(o.c.device);
   Generator gen(o.c.seed);
   SquaresNet net(gen);

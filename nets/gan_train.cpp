@@ -14,6 +14,7 @@
 #include <nabla/error.h>
 #include <nabla/gan/losses.h>
 #include <nabla/gan/samples.h>
+#include <nabla/io/files.h>
 #include <nabla/io/image.h>
 #include <nabla/io/safetensors.h>
 #include <nabla/metrics/generative.h>
@@ -380,7 +381,17 @@ Samples draw_samples(const std::string& checkpoint, int64_t n, uint64_t seed, in
     while (pos <= list.size()) {
       size_t comma = list.find(',', pos);
       if (comma == std::string::npos) comma = list.size();
-      out.classes.push_back(std::stoll(list.substr(pos, comma - pos)));
+      const std::string item = list.substr(pos, comma - pos);
+      size_t used = 0;
+      long long v = -1;
+      try {
+        v = std::stoll(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      NABLA_CHECK(used == item.size() && !item.empty() && v >= 0, "gan sample: ", checkpoint,
+                  ": metadata 'classes' is '", list, "'; '", item, "' is not a class index");
+      out.classes.push_back(v);
       pos = comma + 1;
     }
   }
@@ -465,7 +476,7 @@ Tensor real_images(const std::string& dir, data::Split split, const std::vector<
 json sample_gan(const GanSampling& s, Device dev) {
   Samples smp = draw_samples(s.checkpoint, s.n, s.seed, s.klass, s.nz, dev);
   const Tensor& images = smp.images;
-  fs::create_directories(s.out);
+  nabla::io::create_dirs(s.out, "the output folder (--out)");
   const std::string png = (fs::path(s.out) / "samples.png").string();
   // A conditional generator cycles through its classes: one column per class.
   const int64_t nrow = smp.labels.defined() && s.klass < 0 ? int64_t(smp.classes.size()) : 8;
@@ -487,7 +498,7 @@ json sample_gan(const GanSampling& s, Device dev) {
     j["classes"] = yl;
   }
   if (!s.save_npy.empty()) {
-    fs::create_directories(s.save_npy);
+    nabla::io::create_dirs(s.save_npy, "the --save-npy folder");
     const std::string zp = (fs::path(s.save_npy) / "z.npy").string();
     const std::string ip = (fs::path(s.save_npy) / "images.npy").string();
     save_npy(zp, smp.z);
@@ -567,7 +578,7 @@ json gan_study(const GanStudy& s, Device dev, bool show) {
   NABLA_CHECK(s.seeds >= 1, "gan study: --seeds ", s.seeds, " must be >= 1");
   std::vector<std::string> losses = s.losses.empty() ? gan::loss_names() : s.losses;
   for (const std::string& l : losses) gan::loss_from_name(l);  // names checked before any run
-  fs::create_directories(s.out);
+  nabla::io::create_dirs(s.out, "the output folder (--out)");
   static const char* kKeys[] = {"fd",
                                 "kid",
                                 "precision",

@@ -61,6 +61,7 @@ class Up : public nn::Module {
   // requires: x1 [N, in/2, h, w] (in with bilinear), x2 [N, in/2, H, W] with H >= 2h, W >= 2w.
   // ensures: conv(cat([x2, pad(up(x1))], 1)) [N, out, H, W]. Errors name both shapes.
   Tensor forward(const Tensor& x1, const Tensor& x2);
+  using nn::Module::forward;       // the one-input form stays visible (it throws: Up takes two)
   std::shared_ptr<nn::Module> up;  // ConvTranspose2d, or Upsample with bilinear
   std::shared_ptr<DoubleConv> conv;
 };

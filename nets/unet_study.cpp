@@ -11,6 +11,7 @@
 
 #include <nabla/attack/segmentation.h>
 #include <nabla/error.h>
+#include <nabla/io/files.h>
 #include <nabla/io/plot.h>
 #include <nabla/io/progress.h>
 #include <nabla/io/segmentation.h>
@@ -47,13 +48,16 @@ json read_json(const fs::path& p) {
 }
 
 void write_json(const fs::path& p, const json& j) {
-  const fs::path tmp = p.string() + ".tmp";
+  const fs::path tmp = io::temp_path_for(p.string());
   {
     std::ofstream f(tmp);
     NABLA_CHECK(f.good(), "segment study: cannot write ", tmp.string());
     f << j.dump(1) << "\n";
   }
-  fs::rename(tmp, p);
+  std::error_code ec;
+  fs::rename(tmp, p, ec);
+  NABLA_CHECK(!ec, "segment study: cannot rename ", tmp.string(), " to ", p.string(), ": ",
+              ec.message());
 }
 
 // int64 tensors stacked along dim 0 (concat takes floating tensors only).
@@ -75,7 +79,7 @@ bool has_npy(const fs::path& dir) {
 }
 
 void save_set(const fs::path& dir, const Tensor& images, const Tensor& masks) {
-  fs::create_directories(dir);
+  nabla::io::create_dirs(dir, "the study folder");
   // masks first: images.npy is what marks the set as complete (has_npy needs both).
   save_npy((dir / "masks.npy").string(), masks);
   save_npy((dir / "images.npy").string(), images.to(DType::Float32));
@@ -193,7 +197,7 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
                   o.eval_steps >= 1 && o.eps >= 0,
               "segment study: sizes, epochs and steps must be >= 1 and eps >= 0");
   Study st{o, dev, show, fs::path(o.out)};
-  fs::create_directories(st.root);
+  nabla::io::create_dirs(st.root, "the study folder");
   const SegmentationData d = load_segmentation_data(st.data_options());
   const auto* tr = dynamic_cast<const data::TensorSource*>(d.train.get());
   const auto* te = dynamic_cast<const data::TensorSource*>(d.test.get());
@@ -254,7 +258,7 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
     const attack::SetResult r = attack::layered_pgd(*m1, xtr, ytr, K, a, o.attack_batch, dev,
                                                     [&](int64_t k, int64_t) { bar.update(k); });
     bar.finish();
-    fs::create_directories(d1);
+    nabla::io::create_dirs(d1, "the study folder");
     write_json(d1 / "info.json", {{"seconds", r.seconds},
                                   {"mean_linf", r.mean_linf},
                                   {"max_linf", r.max_linf},
@@ -291,7 +295,7 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
       mean_clean += ex.loss_clean[i] / double(ex.loss_best.size());
       mean_best += ex.loss_best[i] / double(ex.loss_best.size());
     }
-    fs::create_directories(d2);
+    nabla::io::create_dirs(d2, "the study folder");
     write_json(d2 / "info.json",
                {{"seconds", ex.seconds},
                 {"evaluations", ex.evaluations},
@@ -337,7 +341,7 @@ json run_segmentation_study(const StudyOptions& o, Device dev, bool show) {
 
   // 5. Tables 1 and 2
   const fs::path de = st.root / "evaluation";
-  fs::create_directories(de);
+  nabla::io::create_dirs(de, "the study folder");
   attack::Options a;
   a.eps = o.eps;
   a.steps = int(o.eval_steps);

@@ -78,7 +78,9 @@ TEST_CASE("safetensors: round trip of F32, F64, I64, 0-d, empty, a strided view 
   SafetensorsFile out = load_safetensors(path);
   CHECK(out.metadata == meta);
   REQUIRE(out.tensors.size() == in.size());
-  for (const auto& [name, t] : in) {
+  for (const auto& kv : in) {
+    const std::string& name = kv.first;  // not a structured binding: CAPTURE takes it in a lambda
+    const Tensor& t = kv.second;
     CAPTURE(name);
     REQUIRE(out.tensors.count(name));
     const Tensor& u = out.tensors.at(name);
@@ -219,6 +221,10 @@ TEST_CASE("safetensors: every malformed file gives an error naming the path and 
            {"shape [3]", "F32", "needs 12 bytes", "span 8 bytes"});
     // A shape whose byte count overflows 64 bits must not wrap around to the span.
     expect(st_bytes(R"({"a":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[0,8]}})",
+                    f32x2),
+           {"shape [4294967296, 4294967296] overflows a 64-bit element count"});
+    // The element count fits in int64, its byte count does not.
+    expect(st_bytes(R"({"a":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,8]}})",
                     f32x2),
            {"more than 2^64", "span 8 bytes"});
   }

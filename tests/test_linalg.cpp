@@ -137,7 +137,8 @@ TEST_CASE("matmul: gradient checks for both inputs in every shape case") {
       {{3, 1, 2, 4}, {1, 2, 4, 3}},
   };
   uint64_t seed = 100;
-  for (const auto& [sa, sb] : cases) {
+  for (const auto& c : cases) {
+    const Shape &sa = c.first, &sb = c.second;  // not a structured binding: INFO captures them
     INFO(shape_str(sa) << " x " << shape_str(sb));
     CHECK(gradcheck([](const auto& v) { return matmul(v[0], v[1]); },
                     {uniform(sa, -1, 1, seed), uniform(sb, -1, 1, seed + 1)}));

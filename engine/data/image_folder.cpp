@@ -6,7 +6,13 @@
 #include <nabla/data/image_folder.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <vector>
 
 #include <nabla/error.h>
 
@@ -25,25 +31,141 @@ void check_channels(const char* fn, const std::string& path, int channels) {
               ": channels must be 1 (gray) or 3 (RGB), got ", channels);
 }
 
-// The header's width and height; throws naming the file when stb cannot parse it as a PNG.
-void png_size(const char* fn, const std::string& path, int& h, int& w) {
+// ---- PNG guards. stb_image 2.27 trusts a PNG's header and chunk lengths: a 25-byte file that
+// claims 131072 x 1536 pixels makes it allocate gigabytes before anything is decoded, an IDAT
+// length larger than the file makes it realloc up to 2 GiB, and a zero-length first IDAT passes a
+// null pointer to memcpy. So the file is read into memory, its chunk layout is checked here, its
+// size comes from stbi_info_from_memory and is capped, and only then does stb decode it.
+
+constexpr uint64_t kDefaultMaxPngBytes = uint64_t(256) << 20;  // decoded bytes: 8192^2 RGBA
+constexpr const char* kMaxPngEnv = "NABLA_PNG_MAX_BYTES";
+
+// The cap on width x height x channels x bytes per sample: NABLA_PNG_MAX_BYTES when it is set to
+// a positive integer below 2^31 (stb takes an int length), else 256 MiB.
+uint64_t max_png_bytes_impl() {
+  if (const char* e = std::getenv(kMaxPngEnv)) {
+    uint64_t v = 0;
+    const char* end = e + std::strlen(e);
+    if (auto [p, ec] = std::from_chars(e, end, v);
+        ec == std::errc() && p == end && v > 0 && v < (uint64_t(1) << 31))
+      return v;
+  }
+  return kDefaultMaxPngBytes;
+}
+
+uint32_t be32(const unsigned char* p) {
+  return uint32_t(p[0]) << 24 | uint32_t(p[1]) << 16 | uint32_t(p[2]) << 8 | uint32_t(p[3]);
+}
+
+// stb's reason for the last failure, never empty.
+std::string stb_reason() {
+  const char* r = stbi_failure_reason();
+  return r && *r ? std::string(r) : std::string("stb_image gave no reason");
+}
+
+struct Png {
+  std::vector<unsigned char> bytes;
+  int w = 0, h = 0, comp = 0;
+  bool is16 = false;
+};
+
+// Reads and checks `path`; returns an error message (empty on success) rather than throwing,
+// because it also runs inside OpenMP loops. `channels` is what the caller will ask stb for (0 when
+// only the header is wanted).
+std::string read_png(const char* fn, const std::string& path, int channels, Png& png) {
+  auto fail = [&](const std::string& why) { return detail::concat(fn, ": ", path, ": ", why); };
   std::error_code ec;
-  NABLA_CHECK(fs::exists(path, ec), fn, ": ", path, ": no such file");
-  NABLA_CHECK(fs::is_regular_file(path, ec), fn, ": ", path, ": not a regular file");
-  int comp = 0;
-  NABLA_CHECK(stbi_info(path.c_str(), &w, &h, &comp), fn, ": ", path,
-              ": not a PNG image (stb_image: ", stbi_failure_reason(), ")");
+  if (!fs::exists(path, ec)) return fail("no such file");
+  if (!fs::is_regular_file(path, ec)) return fail("not a regular file");
+  const uint64_t size = fs::file_size(path, ec);
+  if (ec) return fail("cannot read its size: " + ec.message());
+  const uint64_t cap = max_png_bytes_impl();
+  if (size > cap)
+    return fail(detail::concat("the file is ", size, " bytes, over the ", cap,
+                               "-byte PNG limit (raise it with ", kMaxPngEnv, "=<bytes>)"));
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return fail(std::string("cannot open: ") + std::strerror(errno));
+  png.bytes.resize(size_t(size));
+  const size_t got = size ? std::fread(png.bytes.data(), 1, size_t(size), f) : 0;
+  std::fclose(f);
+  if (got != size) return fail(detail::concat("read ", got, " of its ", size, " bytes"));
+
+  // Signature, then chunks: length (big-endian, < 2^31), type, data, CRC. Every chunk must fit in
+  // the file, IHDR must come first with 13 bytes, IDAT must not be empty.
+  static const unsigned char kSig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+  const unsigned char* b = png.bytes.data();
+  if (size < 8 || std::memcmp(b, kSig, 8) != 0) return fail("not a PNG image (no PNG signature)");
+  uint64_t pos = 8;
+  bool first = true, seen_idat = false, seen_iend = false;
+  uint64_t idat_bytes = 0;
+  while (pos < size && !seen_iend) {
+    if (size - pos < 12)
+      return fail(detail::concat("truncated chunk header at byte ", pos, " (the file is ", size,
+                                 " bytes)"));
+    const uint32_t len = be32(b + pos);
+    const std::string type(reinterpret_cast<const char*>(b + pos + 4), 4);
+    if (len > 0x7fffffffu || len > size - pos - 12)
+      return fail(detail::concat(
+          "chunk '", std::all_of(type.begin(), type.end(), ::isalpha) ? type : "?", "' at byte ",
+          pos, " declares ", len, " bytes, but only ", size - pos - 12, " follow it"));
+    if (first && (type != "IHDR" || len != 13))
+      return fail("not a PNG image (the first chunk is not a 13-byte IHDR)");
+    if (type == "IDAT") {
+      if (len == 0) return fail(detail::concat("empty IDAT chunk at byte ", pos));
+      seen_idat = true;
+      idat_bytes += len;
+    }
+    seen_iend = type == "IEND";
+    first = false;
+    pos += 12 + uint64_t(len);
+  }
+  if (first) return fail("not a PNG image (no IHDR chunk)");
+  if (!seen_idat) return fail("no image data (no IDAT chunk)");
+
+  // Deflate expands at most 1032:1, so the IDAT data bounds the pixel data it can hold: a tiny file
+  // that claims a huge image fails here instead of inside stb's inflate buffer.
+  {
+    const uint64_t w = be32(b + 16), h = be32(b + 20), depth = b[24], color = b[25];
+    const uint64_t file_channels = color == 2 ? 3 : color == 4 ? 2 : color == 6 ? 4 : 1;
+    if (w > 0 && h > 0 && w < (1u << 24) && h < (1u << 24) && depth > 0 && depth <= 16) {
+      const uint64_t raw = h * ((w * file_channels * depth + 7) / 8);
+      if (raw > idat_bytes * 1032 + 1024)
+        return fail(detail::concat("the IDAT data (", idat_bytes, " bytes) cannot inflate to the ",
+                                   raw, " bytes of a ", w, "x", h,
+                                   " image (is the file truncated?)"));
+    }
+  }
+  if (!stbi_info_from_memory(b, int(size), &png.w, &png.h, &png.comp))
+    return fail("not a PNG image (stb_image: " + stb_reason() + ")");
+  png.is16 = stbi_is_16_bit_from_memory(b, int(size)) != 0;
+  const uint64_t samples = uint64_t(std::max(png.comp, channels)) * (png.is16 ? 2 : 1);
+  const uint64_t need = uint64_t(png.w) * uint64_t(png.h) * samples;
+  if (need > cap)
+    return fail(detail::concat(png.w, "x", png.h, " pixels x ", samples, " bytes per pixel need ",
+                               need, " bytes decoded, over the ", cap,
+                               "-byte PNG limit (raise it with ", kMaxPngEnv, "=<bytes>)"));
+  return {};
+}
+
+// The header's width and height; throws naming the file when it is not a PNG we accept.
+void png_size(const char* fn, const std::string& path, int& h, int& w) {
+  Png png;
+  const std::string err = read_png(fn, path, 0, png);
+  NABLA_CHECK(err.empty(), err);
+  h = png.h, w = png.w;
 }
 
 // Decodes path into dst as [channels, h, w] floats. Returns an error message instead of
 // throwing, because it runs inside OpenMP loops, where an exception must not escape.
 std::string decode_into(const char* fn, const std::string& path, int channels, int h, int w,
                         float* dst) {
+  Png png;
+  if (std::string err = read_png(fn, path, channels, png); !err.empty()) return err;
   int fw = 0, fh = 0, comp = 0;
-  stbi_uc* px = stbi_load(path.c_str(), &fw, &fh, &comp, channels);
+  stbi_uc* px =
+      stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &fw, &fh, &comp, channels);
   if (!px)
-    return detail::concat(fn, ": ", path, ": cannot decode PNG (stb_image: ", stbi_failure_reason(),
-                          ")");
+    return detail::concat(fn, ": ", path, ": cannot decode PNG (stb_image: ", stb_reason(), ")");
   if (fw != w || fh != h) {
     stbi_image_free(px);
     return detail::concat(fn, ": ", path, ": decoded size ", fh, "x", fw,
@@ -108,6 +230,20 @@ std::vector<std::string> files_of(const char* fn, const fs::path& dir) {
 }
 
 }  // namespace
+
+PngInfo png_info(const std::string& path) {
+  Png png;
+  const std::string err = read_png("png_info", path, 0, png);
+  NABLA_CHECK(err.empty(), err);
+  PngInfo info;
+  info.width = png.w, info.height = png.h, info.channels = png.comp;
+  info.bit_depth = png.bytes[24];  // IHDR: width, height, then the bit depth (checked above)
+  return info;
+}
+
+uint64_t png_max_bytes() {
+  return max_png_bytes_impl();
+}
 
 Tensor load_png(const std::string& path, int channels) {
   check_channels("load_png", path, channels);
@@ -208,17 +344,24 @@ std::shared_ptr<TensorSource> load_image_mask_folder(const std::string& root, in
   for (int64_t i = 0; i < n; ++i) {
     const std::string path = (mdir / names[size_t(i)]).string(),
                       image = (idir / names[size_t(i)]).string();
-    int mh = 0, mw = 0, comp = 0;
-    png_size(fn, path, mh, mw);
-    NABLA_CHECK(mh == h && mw == w, fn, ": ", path, " is ", mh, "x", mw, " (HxW) but its image ",
-                image, " is ", h, "x", w);
-    NABLA_CHECK(
-        stbi_info(path.c_str(), &mw, &mh, &comp) && comp == 1 && !stbi_is_16_bit(path.c_str()), fn,
-        ": ", path, ": a mask must be an 8-bit grayscale PNG of class indices (this one has ", comp,
-        " channel(s)", stbi_is_16_bit(path.c_str()) ? ", 16 bits" : "", ")");
-    stbi_uc* px = stbi_load(path.c_str(), &mw, &mh, &comp, 1);
-    NABLA_CHECK(px != nullptr, fn, ": ", path,
-                ": cannot decode PNG (stb_image: ", stbi_failure_reason(), ")");
+    Png png;
+    const std::string err = read_png(fn, path, 1, png);
+    NABLA_CHECK(err.empty(), err);
+    NABLA_CHECK(png.h == h && png.w == w, fn, ": ", path, " is ", png.h, "x", png.w,
+                " (HxW) but its image ", image, " is ", h, "x", w);
+    NABLA_CHECK(png.comp == 1 && !png.is16, fn, ": ", path,
+                ": a mask must be an 8-bit grayscale PNG of class indices (this one has ", png.comp,
+                " channel(s)", png.is16 ? ", 16 bits" : "", ")");
+    int mw = 0, mh = 0, comp = 0;
+    stbi_uc* px =
+        stbi_load_from_memory(png.bytes.data(), int(png.bytes.size()), &mw, &mh, &comp, 1);
+    NABLA_CHECK(px != nullptr, fn, ": ", path, ": cannot decode PNG (stb_image: ", stb_reason(),
+                ")");
+    if (mw != w || mh != h) {
+      stbi_image_free(px);
+      throw Error(detail::concat(fn, ": ", path, ": decoded size ", mh, "x", mw,
+                                 " differs from its header's ", h, "x", w));
+    }
     int64_t* m = dst + i * h * w;
     int64_t bad = -1;
     for (int64_t p = 0; p < h * w; ++p) {

@@ -27,6 +27,20 @@ namespace nabla::data {
 //   is missing or not a decodable PNG, and for any other channel count.
 Tensor load_png(const std::string& path, int channels);
 
+// A PNG's header, read after the same checks load_png makes (chunk layout, size cap).
+struct PngInfo {
+  int width = 0, height = 0;
+  int channels = 0;   // in the file: 1 gray, 2 gray+alpha, 3 RGB (or a palette), 4 RGBA
+  int bit_depth = 0;  // bits per sample as the IHDR states it (1, 2, 4, 8 or 16)
+};
+// ensures: the header of the PNG at path. Throws nabla::Error naming the path as load_png does.
+PngInfo png_info(const std::string& path);
+
+// The cap on a decoded PNG (width x height x channels x bytes per sample): NABLA_PNG_MAX_BYTES
+// when set to a positive integer below 2^31, else 256 MiB. load_png and the folder loaders refuse
+// larger images with an error that names the limit and the variable, before anything is decoded.
+uint64_t png_max_bytes();
+
 // requires: root holds one sub-folder per class, each with at least one PNG, all of one H x W;
 //   channels is 1 or 3.
 // ensures: images [N, channels, H, W] class by class, labels the class index, class_names the

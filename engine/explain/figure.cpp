@@ -13,8 +13,17 @@ std::string row_label(const std::vector<std::string>& names, int64_t index, int6
   auto name = [&](int64_t k) {
     return k >= 0 && size_t(k) < names.size() ? names[size_t(k)] : std::to_string(k);
   };
-  return "#" + std::to_string(index) + "\nexplains: " + name(explained) + "\npred: " + name(pred) +
-         "\ntrue: " + name(truth);
+  // Appended, not `"#" + std::to_string(...)`: GCC 12 warns (-Wrestrict, a known false positive)
+  // on a string literal plus a temporary std::string.
+  std::string out = "#";
+  out += std::to_string(index);
+  for (const auto& [label, k] : {std::pair<const char*, int64_t>{"\nexplains: ", explained},
+                                 {"\npred: ", pred},
+                                 {"\ntrue: ", truth}}) {
+    out += label;
+    out += name(k);
+  }
+  return out;
 }
 
 nlohmann::json save_comparison_figure(const std::string& path, nn::Module& net,

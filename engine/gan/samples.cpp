@@ -1,5 +1,6 @@
 // Sample grids (see samples.h).
 #include <nabla/gan/samples.h>
+#include <nabla/io/files.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -37,7 +38,7 @@ std::string save_epoch_samples(const std::string& dir, int64_t epoch, const Tens
               images.defined() ? shape_str(images.shape()) : "undefined",
               " must be [N, 1 or 3, H, W]");
   NABLA_CHECK(epoch >= 0, "save_epoch_samples: epoch ", epoch, " must be >= 0");
-  fs::create_directories(dir);
+  nabla::io::create_dirs(dir, "the sample folder");
   const std::string png = (fs::path(dir) / epoch_name(epoch, "png")).string();
   io::save_image_grid(png, to_unit(images), nrow);
   save_npy((fs::path(dir) / epoch_name(epoch, "npy")).string(),

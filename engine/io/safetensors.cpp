@@ -1,6 +1,8 @@
 // safetensors read/write and the atomic file writer of the io module (see safetensors.h).
 #include <nabla/io/safetensors.h>
 
+#include <nabla/io/files.h>
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -63,28 +65,79 @@ bool is_uint_array(const json& j, size_t want_size) {
   return std::all_of(j.begin(), j.end(), [](const json& v) { return v.is_number_unsigned(); });
 }
 
+// Through concat, not "[" + std::to_string(b) + ...: GCC 12 warns (-Wrestrict, a known false
+// positive) on a string literal plus a temporary std::string.
 std::string fmt_offsets(uint64_t b, uint64_t e) {
-  return "[" + std::to_string(b) + ", " + std::to_string(e) + "]";
+  return detail::concat('[', b, ", ", e, ']');
 }
 std::string fmt_range(uint64_t b, uint64_t e) {  // half-open
-  return "[" + std::to_string(b) + ", " + std::to_string(e) + ")";
+  return detail::concat('[', b, ", ", e, ')');
 }
+
+// Text from the file as it goes into an error message: at most `max` characters.
+std::string clip(const std::string& s, size_t max = 120) {
+  return s.size() <= max ? s : s.substr(0, max) + "... (" + std::to_string(s.size()) + " bytes)";
+}
+
+// A header value as it goes into an error message. nlohmann's dump() recurses once per nesting
+// level and copies the whole value, so untrusted JSON is never dumped: scalars are shown (strings
+// clipped), arrays of scalars up to 8 elements, anything else by its type and size.
+std::string describe(const json& v) {
+  if (v.is_string()) return detail::concat('"', clip(v.get_ref<const std::string&>()), '"');
+  if (v.is_primitive()) return v.dump();
+  if (v.is_array() && v.size() <= 8 &&
+      std::all_of(v.begin(), v.end(), [](const json& x) { return x.is_primitive(); })) {
+    std::string out = "[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (i) out += ", ";
+      out += describe(v[i]);
+    }
+    return out + "]";
+  }
+  return detail::concat("a JSON ", v.type_name(), " of ", v.size(), " element(s)");
+}
+
+}  // namespace
+
+void check_json_depth(const std::string& what, const std::string& text, int max_depth) {
+  int depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\')
+        ++i;  // the escaped character cannot end the string
+      else if (c == '"')
+        in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      NABLA_CHECK(++depth <= max_depth, what, ": the JSON nests deeper than ", max_depth,
+                  " levels (at character ", i, ")");
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+}
+
+namespace {
 
 Entry parse_entry(const std::string& path, const std::string& name, const json& v,
                   uint64_t data_len) {
-  const std::string where = "load_safetensors: " + path + ": tensor '" + name + "'";
+  const std::string where = "load_safetensors: " + path + ": tensor '" + clip(name) + "'";
   NABLA_CHECK(v.is_object(), where,
-              ": expected an object with dtype, shape and data_offsets, found ", v.dump());
+              ": expected an object with dtype, shape and data_offsets, found ", describe(v));
   for (const char* key : {"dtype", "shape", "data_offsets"})
-    NABLA_CHECK(v.contains(key), where, " has no \"", key, "\" field: ", v.dump());
+    NABLA_CHECK(v.contains(key), where, " has no \"", key, "\" field");
   const json& jd = v["dtype"];
   const json& js = v["shape"];
   const json& jo = v["data_offsets"];
-  NABLA_CHECK(jd.is_string(), where, ": dtype must be a string, found ", jd.dump());
+  NABLA_CHECK(jd.is_string(), where, ": dtype must be a string, found ", describe(jd));
   NABLA_CHECK(is_uint_array(js, 0), where,
-              ": shape must be an array of non-negative integers, found ", js.dump());
+              ": shape must be an array of non-negative integers, found ", describe(js));
   NABLA_CHECK(is_uint_array(jo, 2), where,
-              ": data_offsets must be two non-negative integers [begin, end], found ", jo.dump());
+              ": data_offsets must be two non-negative integers [begin, end], found ",
+              describe(jo));
 
   Entry e;
   e.name = name;
@@ -98,15 +151,19 @@ Entry parse_entry(const std::string& path, const std::string& name, const json& 
   } else if (e.dtype == "F16" || e.dtype == "BF16") {
     e.out = DType::Float32, e.file_elem = 2;
   } else {
-    throw Error(where + " has dtype " + e.dtype +
+    throw Error(where + " has dtype " + clip(e.dtype) +
                 ", which nabla does not read (supported: F32, F64, I64; F16 and BF16 are "
                 "widened to F32)");
   }
   uint64_t numel = 1;
+  // Every partial product must fit in int64, zero dimensions counted as 1: [2^62, 2^62, 0] holds
+  // no element, but its strides would still overflow.
+  int64_t partial = 1;
   for (const json& d : js) {
     const uint64_t n = d.get<uint64_t>();
-    NABLA_CHECK(n <= uint64_t(std::numeric_limits<int64_t>::max()), where, ": dimension ", n,
-                " of shape ", js.dump(), " is too large");
+    NABLA_CHECK(n <= uint64_t(std::numeric_limits<int64_t>::max()) &&
+                    !__builtin_mul_overflow(partial, std::max<int64_t>(int64_t(n), 1), &partial),
+                where, ": shape ", describe(js), " overflows a 64-bit element count");
     e.shape.push_back(int64_t(n));
     numel = mul_sat(numel, n);
   }
@@ -138,8 +195,8 @@ void check_layout(const std::string& path, std::vector<Entry>& entries, uint64_t
   for (const Entry& e : entries) {
     // An empty entry [x, x] overlaps nothing that ends at or before x.
     if (last && e.begin < cursor)
-      throw Error("load_safetensors: " + path + ": tensors '" + last->name + "' " +
-                  fmt_offsets(last->begin, last->end) + " and '" + e.name + "' " +
+      throw Error("load_safetensors: " + path + ": tensors '" + clip(last->name) + "' " +
+                  fmt_offsets(last->begin, last->end) + " and '" + clip(e.name) + "' " +
                   fmt_offsets(e.begin, e.end) + " overlap in the data region");
     if (e.begin > cursor && first_gap.empty())
       first_gap = "bytes " + fmt_range(cursor, e.begin) + " belong to no tensor";
@@ -173,7 +230,7 @@ float bf16_to_float(uint16_t h) {
 
 void write_file_atomic(const std::string& path, const std::string& op,
                        const std::function<void(std::FILE*)>& fill) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  const std::string tmp = temp_path_for(path);
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   NABLA_CHECK(f != nullptr, op, ": cannot write ", path, ": cannot create ", tmp, ": ",
               std::strerror(errno));
@@ -265,11 +322,15 @@ SafetensorsFile load_safetensors(const std::string& path) {
   NABLA_CHECK(uint64_t(in.gcount()) == n, "load_safetensors: ", path, ": cannot read the ", n,
               "-byte header");
 
+  // A real header nests 3 deep ({"name": {"shape": [..]}}). nlohmann's parser is iterative, but
+  // its dump() and comparisons recurse once per level, so deeper headers are refused unparsed.
+  check_json_depth("load_safetensors: " + path + ": header", text, 64);
   json header;
   try {
     header = json::parse(text);
   } catch (const json::exception& e) {
-    throw Error("load_safetensors: " + path + ": the header is not valid JSON: " + e.what());
+    throw Error("load_safetensors: " + path +
+                ": the header is not valid JSON: " + clip(e.what(), 300));
   }
   NABLA_CHECK(header.is_object(), "load_safetensors: ", path,
               ": the header must be a JSON object, found ", header.type_name());
@@ -280,10 +341,10 @@ SafetensorsFile load_safetensors(const std::string& path) {
   for (const auto& [name, v] : header.items()) {
     if (name == "__metadata__") {
       NABLA_CHECK(v.is_object(), "load_safetensors: ", path,
-                  ": __metadata__ must be an object of strings, found ", v.dump());
+                  ": __metadata__ must be an object of strings, found ", describe(v));
       for (const auto& [k, s] : v.items()) {
-        NABLA_CHECK(s.is_string(), "load_safetensors: ", path, ": __metadata__ value of '", k,
-                    "' must be a string, found ", s.dump());
+        NABLA_CHECK(s.is_string(), "load_safetensors: ", path, ": __metadata__ value of '", clip(k),
+                    "' must be a string, found ", describe(s));
         out.metadata[k] = s.get<std::string>();
       }
       continue;
@@ -306,7 +367,7 @@ SafetensorsFile load_safetensors(const std::string& path) {
     }
     in.read(dst, std::streamsize(bytes));
     NABLA_CHECK(in.good() && uint64_t(in.gcount()) == bytes, "load_safetensors: ", path,
-                ": cannot read the ", bytes, " bytes of tensor '", e.name, "'");
+                ": cannot read the ", bytes, " bytes of tensor '", clip(e.name), "'");
     if (e.file_elem == 2) {
       float* p = t.data<float>();
       for (size_t i = 0; i < half.size(); ++i)

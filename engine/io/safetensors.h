@@ -29,8 +29,9 @@ using TensorMap = std::map<std::string, Tensor>;
 //   non-contiguous views (they are copied to contiguous CPU memory first).
 // ensures: `path` holds a safetensors file with every tensor (dtype F32, F64 or I64), `metadata` as
 //   "__metadata__" (omitted when empty), entries laid out in name order. Atomic: the bytes go to
-//   <path>.tmp.<pid>, which is flushed, synced and renamed over `path`; on any error the temp file
-//   is removed, an existing file at `path` is untouched, and nabla::Error names the path.
+//   <path>.tmp.<pid>.<thread>.<counter> (temp_path_for), which is flushed, synced and renamed over
+//   `path`; on any error the temp file is removed, an existing file at `path` is untouched, and
+//   nabla::Error names the path.
 void save_safetensors(const std::string& path, const TensorMap& tensors,
                       const std::map<std::string, std::string>& metadata = {});
 
@@ -58,10 +59,18 @@ void copy_into(const TensorMap& dst, const TensorMap& src, const std::string& wh
 
 // The atomic write behind every file the io module produces (checkpoints, PNGs).
 // requires: `fill` writes the whole content through the FILE* it is given.
-// ensures: `path` holds exactly what fill wrote: it goes to <path>.tmp.<pid>, which is flushed,
+// ensures: `path` holds exactly what fill wrote: it goes to <path>.tmp.<pid>.<thread>.<counter>
+// (temp_path_for), which is flushed,
 //   fsync'ed and renamed over `path`. If opening, fill (by throwing or by a stream error), flushing
 //   or renaming fails, the temp file is removed, an existing `path` is untouched, and nabla::Error
 //   names `op` and the path.
+// requires: `text` is JSON read from a file (not yet parsed).
+// ensures: returns when no '[' or '{' outside strings opens past `max_depth` levels; otherwise
+//   throws nabla::Error "<what>: the JSON nests deeper than <max_depth> levels". Run it before
+//   parsing untrusted JSON: nlohmann's dump() recurses once per level, so a value nested 10^6 deep
+//   would overflow the stack in an error message.
+void check_json_depth(const std::string& what, const std::string& text, int max_depth);
+
 void write_file_atomic(const std::string& path, const std::string& op,
                        const std::function<void(std::FILE*)>& fill);
 

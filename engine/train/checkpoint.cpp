@@ -49,11 +49,13 @@ json parse_run(const io::SafetensorsFile& f, const std::string& path) {
   auto it = f.metadata.find(kRunKey);
   NABLA_CHECK(it != f.metadata.end(), path, " is not a nabla run state (no '", kRunKey,
               "' metadata)");
+  io::check_json_depth(path + ": '" + kRunKey + "' metadata", it->second, 64);
   json j = json::parse(it->second, nullptr, false);
   NABLA_CHECK(!j.is_discarded() && j.is_object() && j.contains("version") &&
                   j.contains("position") && j.contains("state"),
               path, ": the '", kRunKey, "' metadata is not a run-state object");
-  NABLA_CHECK(j["version"] == kFormatVersion, path, ": run-state format ", j["version"].dump(),
+  NABLA_CHECK(j["version"] == kFormatVersion, path, ": run-state format ",
+              j["version"].is_primitive() ? j["version"].dump().substr(0, 40) : "(not a number)",
               ", this build reads ", kFormatVersion);
   return j;
 }
@@ -148,7 +150,9 @@ json Checkpoint::read_state(const std::string& dir) {
   return parse_run(io::load_safetensors(path), path)["state"];
 }
 
-std::pair<Position, json> Checkpoint::load() {
+// Every json accessor below throws json::exception on a value of the wrong type; the handler at
+// the end turns those into nabla::Error naming the file.
+std::pair<Position, json> Checkpoint::load() try {
   const std::string path = state_path(dir_);
   NABLA_CHECK(exists(dir_), dir_, " holds no run to resume (no ", kStateFile, kNoStateHint, ")");
   io::SafetensorsFile file = io::load_safetensors(path);
@@ -222,6 +226,8 @@ std::pair<Position, json> Checkpoint::load() {
     g->set_state(s.at(0).get<uint64_t>(), s.at(1).get<uint64_t>());
   }
   return {pos, run["state"]};
+} catch (const json::exception& e) {
+  throw Error(state_path(dir_) + ": malformed run state: " + e.what());
 }
 
 void load_weights(nn::Module& m, const std::string& path) {

@@ -564,7 +564,9 @@ template <typename T>
 void gemm_parallel(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                    int64_t lda, const T* B, int64_t ldb, T beta, T* C, int64_t ldc, int nt) {
   using Bk = Blocking<T>;
-  const auto [tm, tn] = thread_grid<T>(M, N, nt);
+  // Plain variables, not a structured binding: clang 14 cannot capture those in OpenMP regions.
+  const std::pair<int, int> grid = thread_grid<T>(M, N, nt);
+  const int tm = grid.first, tn = grid.second;
   const int64_t um = (M + Bk::kMR - 1) / Bk::kMR, un = (N + Bk::kLanes - 1) / Bk::kLanes;
   // One thread per C block (t / tn, t % tn); blocks are whole micro-tile rows and
   // whole vectors of columns, so only the last block of each has ragged edges.
