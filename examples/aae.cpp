@@ -97,7 +97,7 @@ void register_aae(CLI::App& app) {
       ->check(CLI::IsMember(latent_losses()));
   train->add_option("--lr-reg", t.lr_reg, "Adam learning rate of the regularisation phase")
       ->capture_default_str()
-      ->check(CLI::PositiveNumber);
+      ->check(positive());
   train->add_option("--beta1", t.beta1, "Adam beta1 of the regularisation phase")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 0.999));
