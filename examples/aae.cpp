@@ -78,7 +78,7 @@ void register_aae(CLI::App& app) {
       "regular grid); --resume DIR continues the run.");
   add_common_flags(
       train, f->c, kTrainingFlags,
-      {{"--lr", "Adam learning rate of the reconstruction phase"},
+      {{"--lr", "Adam learning rate of the reconstruction phase (default 1e-3)"},
        {"--test-limit", "test images encoded for the figures and the test loss (0: all)"}});
   nets::AaeTraining& t = f->t;
   train->add_option("--prior", t.prior, "gaussian (any --latent), mixture10 or swissroll (2-d)")

@@ -64,7 +64,7 @@ void register_vae(CLI::App& app) {
       "--latent 2, DIR/latent.png (test means by class) and DIR/manifold.png (decoded grid);\n"
       "--resume DIR continues the run.");
   add_common_flags(train, f->c, kTrainingFlags,
-                   {{"--lr", "Adam learning rate"},
+                   {{"--lr", "Adam learning rate (default 1e-3)"},
                     {"--test-limit", "test images for the test ELBO and the figures (0: all)"}});
   nets::VaeTraining& t = f->t;
   train->add_option("--latent", t.latent, "latent dimension d")
