@@ -171,7 +171,7 @@ void check_conv_problem(const nabla::test::ConvProblem& pr, uint64_t seed) {
 TEST_CASE("conv2d: every problem against the naive reference, double") {
   uint64_t seed = 100;
   for (const auto& pr : nabla::test::kConvProblems) {
-    INFO("problem: ", pr.name);
+    INFO("problem: ", std::string(pr.name));
     check_conv_problem<double>(pr, seed += 10);
   }
 }
@@ -179,7 +179,7 @@ TEST_CASE("conv2d: every problem against the naive reference, double") {
 TEST_CASE("conv2d: every problem against the naive reference, float") {
   uint64_t seed = 200;
   for (const auto& pr : nabla::test::kConvProblems) {
-    INFO("problem: ", pr.name);
+    INFO("problem: ", std::string(pr.name));
     check_conv_problem<float>(pr, seed += 10);
   }
 }
@@ -189,7 +189,7 @@ TEST_CASE("conv2d: backward passes are the adjoints of the forward") {
   // backward kernels that does not go through the reference at all.
   uint64_t seed = 300;
   for (const auto& pr : nabla::test::kConvProblems) {
-    INFO("problem: ", pr.name);
+    INFO("problem: ", std::string(pr.name));
     const Conv2dParams p = pr.params();
     const auto x = nabla::test::uniform_values(numel_x(p), ++seed),
                w = nabla::test::uniform_values(numel_w(p), ++seed),

@@ -86,6 +86,10 @@ inline constexpr ConvProblem kConvProblems[] = {
   {"4x4 s2 p1 (DCGAN)",             2,  4,  8,  8,  3, 4, 4,  2, 2, 1, 1, 1, 1, 1},
   {"FashionCNN conv1",              2,  1, 28, 28, 32, 3, 3,  1, 1, 1, 1, 1, 1, 1},
   {"FashionCNN conv2",              2, 32, 14, 14, 64, 3, 3,  1, 1, 1, 1, 1, 1, 1},
+  // P*Q = 132 < 256: the CPU kernels batch 2 samples per GEMM, then 1 (a remainder chunk).
+  {"3 samples in chunks of 2",      3,  2, 12, 11,  3, 3, 3,  1, 1, 1, 1, 1, 1, 1},
+  {"1x1, 3 samples in chunks of 2", 3,  4, 12, 11,  5, 1, 1,  1, 1, 0, 0, 1, 1, 1},
+  {"groups 2, 3 samples, chunks",   3,  4, 12, 11,  6, 3, 3,  1, 1, 1, 1, 1, 1, 2},
   // Batch 1 and a col buffer big enough that im2col/col2im themselves run on the threads.
   {"FashionCNN conv2, batch 1",     1, 32, 14, 14, 64, 3, 3,  1, 1, 1, 1, 1, 1, 1},
 };
