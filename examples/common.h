@@ -106,5 +106,6 @@ void register_segment_attack(CLI::App& segment);    // under `segment`
 void register_segment_saliency(CLI::App& segment);  // under `segment`
 void register_segment_study(CLI::App& segment);     // under `segment`
 void register_gan(CLI::App& app);
+void register_image2image(CLI::App& app);  // `cyclegan` and `pix2pix`
 
 }  // namespace nabla::cli

@@ -12,7 +12,10 @@
 //   7. segmentation: a small U-Net on generated histology tiles (segment train's recipe, into
 //      DIR/segment), its test mIoU, its validation predictions (DIR/segment/val_predictions.png),
 //      and a targeted PGD toward the background (DIR/segment_attack.png),
-//   8. writes DIR/report.json and DIR/report.md.
+//   8. translation: a few pix2pix epochs of edges2fashion on a subset (pix2pix train's recipe,
+//      into DIR/pix2pix), its test L1 / PSNR / SSIM and a panel of edges, outputs and items
+//      (DIR/pix2pix_panel.png),
+//   9. writes DIR/report.json and DIR/report.md.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -36,6 +39,7 @@
 #include <nabla/train/evaluate.h>
 #include <nets/classifier.h>
 #include <nets/classifier_train.h>
+#include <nets/image2image_train.h>
 #include <nets/unet.h>
 #include <nets/unet_train.h>
 
@@ -210,8 +214,39 @@ nlohmann::json run_demo(const Common& o) {
                                   {"train_seconds", segsum["train_seconds"]},
                                   {"n_test", seg_clean.n}};
 
+  // 8. Translation: pix2pix on edges2fashion, a small U-Net for a few epochs of a subset.
+  if (show) std::fprintf(stderr, "== 8. translation: pix2pix on edges2fashion ==\n");
+  nets::Image2ImageTraining p2p;
+  p2p.model = "pix2pix";
+  p2p.task = "edges2fashion";
+  p2p.ngf = p2p.ndf = 16;
+  p2p.n_epochs = 2;
+  p2p.n_epochs_decay = 1;
+  p2p.batch = 4;
+  p2p.train_limit = 400;
+  p2p.seed = o.seed;
+  p2p.data = o.data;
+  p2p.out = o.out + "/pix2pix";
+  p2p.device = o.device;
+  const nlohmann::json p2psum = nets::train_image2image(p2p, dev, false, show);
+  nets::Image2ImageEvaluation p2pe;
+  p2pe.checkpoint = p2p.out + "/G.safetensors";
+  p2pe.task = "edges2fashion";
+  p2pe.limit = 500;
+  p2pe.data = o.data;
+  const nlohmann::json p2pev = nets::evaluate_image2image(p2pe, dev);
+  const std::string p2p_panel = o.out + "/pix2pix_panel.png";
+  std::filesystem::copy_file(p2psum["samples"].get<std::string>(), p2p_panel,
+                             std::filesystem::copy_options::overwrite_existing);
+  const nlohmann::json translation = {{"l1", p2pev["l1"]},
+                                      {"psnr", p2pev["psnr"]},
+                                      {"ssim", p2pev["ssim"]},
+                                      {"n_test", p2pev["n"]},
+                                      {"train_seconds", p2psum["train_seconds"]}};
+
   nlohmann::json report = {{"device", dev.str()},
                            {"segment", segment},
+                           {"translation", translation},
                            {"train", train},
                            {"reloaded_test_accuracy", ev.accuracy()},
                            {"accuracy", ev.accuracy()},
@@ -229,6 +264,7 @@ nlohmann::json run_demo(const Common& o) {
                              {"explain", explain_png},
                              {"segment_attack", seg_attack_png},
                              {"segment_predictions", seg.out + "/val_predictions.png"},
+                             {"pix2pix_panel", p2p_panel},
                              {"checkpoint", train["checkpoint"]},
                              {"metrics", train["metrics"]},
                              {"curves", train["curves"]}}}};
@@ -258,7 +294,12 @@ nlohmann::json run_demo(const Common& o) {
      << "; under PGD-20 toward the background at eps 0.03: mIoU " << seg_adv.metrics.miou()
      << ", pixel accuracy " << seg_adv.metrics.pixel_accuracy()
      << ".\n\n![segment predictions](segment/val_predictions.png)\n\n"
-     << "![segment attack](segment_attack.png)\n";
+     << "![segment attack](segment_attack.png)\n"
+     << "\n## Translation\n\npix2pix (a U-Net with ngf 16, 3 epochs of " << p2psum["n_A"]
+     << " edge/item pairs of edges2fashion): on " << p2pev["n"] << " test pairs L1 "
+     << p2pev["l1"].get<double>() << ", PSNR " << p2pev["psnr"].get<double>() << " dB, SSIM "
+     << p2pev["ssim"].get<double>()
+     << " (rows: edges, G(edges), the items).\n\n![pix2pix](pix2pix_panel.png)\n";
   return report;
 }
 
@@ -303,9 +344,12 @@ void register_demo(CLI::App& app) {
         "U-Net on histology tiles: test mIoU %.4f (nuclei), %.4f under PGD-20 toward the "
         "background (eps 0.03)\n",
         r["segment"]["test_miou"].get<double>(), r["segment"]["attacked_miou"].get<double>());
+    std::printf("pix2pix on edges2fashion: test L1 %.4f, PSNR %.2f dB, SSIM %.4f\n",
+                r["translation"]["l1"].get<double>(), r["translation"]["psnr"].get<double>(),
+                r["translation"]["ssim"].get<double>());
     std::printf(
         "report: %s/report.md (pictures: predictions.png, saliency.png, attack.png, "
-        "explain.png, segment_attack.png, classify/curves.png)\n",
+        "explain.png, segment_attack.png, pix2pix_panel.png, classify/curves.png)\n",
         o->out.c_str());
   });
 }

@@ -15,6 +15,7 @@
 //   nabla segment saliency |d l_seg / dx| over the image or a region, heat-map panels
 //   nabla segment study    the robust-segmentation study: layered PGD, sign choice, Tables 1-2
 //   nabla gan train|sample DCGAN and the conditional GAN with seven discriminator losses
+//   nabla cyclegan|pix2pix train|translate|eval  image-to-image translation
 #include <cstdio>
 #include <exception>
 #include <new>
@@ -39,6 +40,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_data(app);
   nabla::cli::register_segment(app);
   nabla::cli::register_gan(app);
+  nabla::cli::register_image2image(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

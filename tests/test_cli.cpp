@@ -318,6 +318,11 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   CHECK(j["segment"]["n_test"].get<int64_t>() == 32);
   CHECK(j["segment"]["test_miou"].get<double>() > 0.15);
   CHECK(j["segment"]["attacked_miou"].get<double>() < j["segment"]["test_miou"].get<double>());
+  // The translation section: pix2pix maps edges to items far better than the edges themselves
+  // match them (their L1 to the items is about 1.37).
+  CHECK(std::filesystem::exists(dir + "/pix2pix_panel.png"));
+  CHECK(j["translation"]["l1"].get<double>() < 0.5);
+  CHECK(j["translation"]["ssim"].get<double>() > 0.25);
 }
 
 TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {
