@@ -717,7 +717,8 @@ json translate_images(const Image2ImageTranslation& t, Device dev) {
   const int64_t k = std::min<int64_t>(8, y.size(0));
   const std::string panel = (fs::path(t.out) / "panel.png").string();
   io::save_image_grid(panel,
-                      mul(add(concat({rgb(x.slice(0, k)), rgb(y.slice(0, k))}, 0), 1.0), 0.5), k);
+                      mul(add(concat({rgb(x.slice(0, k)), rgb(y.slice(0, k))}, 0), 1.0), 0.5), k, 2,
+                      std::max<int64_t>(1, 96 / y.size(2)));
   json s = {{"n", y.size(0)},
             {"generator", g.kind},
             {"arguments", g.args},

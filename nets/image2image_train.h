@@ -173,9 +173,9 @@ struct Image2ImageTranslation {
 };
 
 // ensures: out/<name>.png per translated image (name: the input file's, or <task>_<i>.png),
-//   out/panel.png (up to 8 inputs over their outputs), with save_npy inputs.npy and outputs.npy
-//   float32 [N, C, H, W] in [-1, 1]; returns a summary (n, the generator and its arguments, the
-//   output's mean and range, paths).
+//   out/panel.png (up to 8 inputs over their outputs, enlarged to about 96 px per image), with
+//   save_npy inputs.npy and outputs.npy float32 [N, C, H, W] in [-1, 1]; returns a summary (n, the
+//   generator and its arguments, the output's mean and range, paths).
 nlohmann::json translate_images(const Image2ImageTranslation& t, Device dev);
 
 struct Image2ImageEvaluation {
