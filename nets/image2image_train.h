@@ -4,8 +4,9 @@
 // implementation's networks (nets/image2image.h), options and defaults (junyanz/
 // pytorch-CycleGAN-and-pix2pix): the recipes behind `nabla cyclegan` and `nabla pix2pix`.
 //
-// In the notation of the objectives (G: A -> B, F: B -> A; D_B judges B images, D_A judges A
-// images; the code's G_A is G, G_B is F, its D_A judges B as the reference's netD_A does):
+// Below, G maps A to B and F maps B to A; D_B judges B images and D_A judges A images. In the
+// code, which keeps the reference's names, G is G_A, F is G_B, D_B is D_A and D_A is D_B (the
+// reference's netD_A judges B). docs/image2image.md states it in seed 004's notation.
 //   CycleGAN, one iteration on real a, b:
 //     fake_B = G(a), rec_A = F(fake_B), fake_A = F(b), rec_B = G(fake_A)
 //     G step, both D frozen (nn::FreezeGuard: no D weight-gradient kernel runs):
