@@ -22,6 +22,15 @@
 //                                  (N(0, I) samples against detached codes, non-saturating,
 //                                  Adam) and one encoder step through the frozen D (Adam);
 //                                  items = images
+//   cyclegan_iteration             one CycleGAN iteration at 64x64, 1 channel, batch 1
+//                                  (ResnetGenerator ngf 32 with 6 blocks, NLayerDiscriminator
+//                                  ndf 32, instance norm, LSGAN, pools of 50): the four
+//                                  generator passes, the G step through both frozen D (with the
+//                                  identity terms), the D step; items = iterations
+//   pix2pix_iteration              one pix2pix iteration at 64x64, 1 channel, batch 1
+//                                  (unet_64: UnetGenerator ngf 32, num_downs 6, batch norm,
+//                                  dropout; D ndf 32 on cat(A, B)): D step, G step through the
+//                                  frozen D; items = iterations
 // Each is registered for the CPU (threads: OMP_NUM_THREADS) and, when a GPU is present, for
 // cuda:0 with the suffix _cuda. Every iteration ends with loss.item(), which waits for the
 // device, so wall time is the step time on either device.
@@ -37,6 +46,7 @@
 #include <nets/aae.h>
 #include <nets/classifier.h>
 #include <nets/dcgan.h>
+#include <nets/image2image_train.h>
 #include <nets/unet.h>
 
 using namespace nabla;
@@ -232,6 +242,40 @@ void aae_step(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kAaeBatch);
 }
 
+// The options of both image-to-image workloads: 64x64, one channel, ngf = ndf = 32.
+nets::Image2ImageTraining i2i_options(const std::string& model) {
+  nets::Image2ImageTraining c;
+  c.model = model;
+  c.task = model == "cyclegan" ? "sneaker2boot" : "edges2fashion";
+  c = nets::resolve_defaults(c);
+  c.input_nc = c.output_nc = 1;
+  c.ngf = c.ndf = 32;
+  c.netG = model == "cyclegan" ? "resnet_6blocks" : "unet_64";
+  return c;
+}
+
+void cyclegan_iteration(benchmark::State& state, Device d) {
+  Generator gen(0);
+  nets::CycleGANModel m(i2i_options("cyclegan"), d, &gen);
+  Tensor a = rand({1, 1, 64, 64}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  Tensor b = rand({1, 1, 64, 64}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  for (auto _ : state) {
+    auto o = m.forward(a, b);
+    m.step_G(a, b, o);
+    benchmark::DoNotOptimize(m.step_D(a, b, o).back().second);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void pix2pix_iteration(benchmark::State& state, Device d) {
+  Generator gen(0);
+  nets::Pix2PixModel m(i2i_options("pix2pix"), d, &gen);
+  Tensor a = rand({1, 1, 64, 64}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  Tensor b = rand({1, 1, 64, 64}, DType::Float32, Device::cpu(), &gen, -1, 1).to(d);
+  for (auto _ : state) benchmark::DoNotOptimize(m.step(a, b).back().second);
+  state.SetItemsProcessed(state.iterations());
+}
+
 void register_all(Device d, const std::string& suffix) {
   benchmark::RegisterBenchmark(("BM_fashioncnn_train_step" + suffix).c_str(), train_step, d)
       ->Unit(benchmark::kMillisecond)
@@ -259,6 +303,12 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_aae_step" + suffix).c_str(), aae_step, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_cyclegan_iteration" + suffix).c_str(), cyclegan_iteration, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_pix2pix_iteration" + suffix).c_str(), pix2pix_iteration, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
 }

@@ -30,6 +30,15 @@ Workloads:
                              encoder and decoder), one D step (N(0, I) samples against detached
                              codes, non-saturating BCE, Adam 2e-4, beta1 0.5) and one encoder step
                              through the frozen D (Adam 2e-4, beta1 0.5)
+  cyclegan_iteration         one CycleGAN iteration (the reference's optimize_parameters) at
+                             64x64, 1 channel, batch 1: ResnetGenerator ngf 32 with 6 blocks and
+                             NLayerDiscriminator ndf 32 (scripts/torch_image2image.py), instance
+                             norm, LSGAN, cycle and identity L1, pools of 50; the G step with
+                             both D frozen, then the halved D step; items = iterations
+  pix2pix_iteration          one pix2pix iteration at 64x64, 1 channel, batch 1: unet_64
+                             (UnetGenerator ngf 32, num_downs 6, batch norm, dropout), D ndf 32
+                             on cat(A, B), BCE with logits; D step, then G step (D frozen) with
+                             100 L1; items = iterations
 
 With --device cuda both run on the GPU (nabla's *_cuda benchmarks; PyTorch with TF32 off for
 matmul and cuDNN, so that both compute in FP32).
@@ -47,7 +56,7 @@ import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
              "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step",
-             "aae_step"]
+             "aae_step", "cyclegan_iteration", "pix2pix_iteration"]
 
 
 def nabla_rates(build_dir, threads, min_time, device, only=None):
@@ -60,8 +69,8 @@ def nabla_rates(build_dir, threads, min_time, device, only=None):
     out = subprocess.run([exe, "--benchmark_format=json", f"--benchmark_min_time={min_time}",
                           "--benchmark_repetitions=3",
                           "--benchmark_filter=" + (
-                              f"^BM_({'|'.join(only)}){suffix}/" if only else
-                              ("_cuda" if suffix else "-_cuda"))],
+                              f"BM_({'|'.join(only)}){suffix}(/|$)" if only
+                              else ("_cuda" if suffix else "-_cuda"))],
                          env=env, check=True, capture_output=True, text=True).stdout
     rates = {}
     for b in json.loads(out)["benchmarks"]:
@@ -225,14 +234,17 @@ def torch_rates(threads, min_time, device, only=None):
             p.requires_grad_(True)
         opt_ae_g.step()
         return loss.item()
+    cyclegan_iteration, pix2pix_iteration = image2image_workloads(device)
 
     fns = {"fashioncnn_train_step": train_step, "fashioncnn_forward": forward,
            "fashioncnn_forward_backward": forward_backward, "fashioncnn_pgd10": pgd10,
            "unet_train_step": unet_train_step, "unet_pgd10": unet_pgd10,
            "unet_candidates": unet_candidates, "dcgan_step": dcgan_step,
-           "aae_step": aae_step}
+           "aae_step": aae_step, "cyclegan_iteration": cyclegan_iteration,
+           "pix2pix_iteration": pix2pix_iteration}
     batch_of = {"fashioncnn_pgd10": 256, "unet_train_step": 8, "unet_pgd10": 8,
-                "unet_candidates": 243, "aae_step": 100}
+                "unet_candidates": 243, "aae_step": 100, "cyclegan_iteration": 1,
+                "pix2pix_iteration": 1}
     rates = {}
     for name, fn in fns.items():
         if only and name not in only:
@@ -248,6 +260,101 @@ def torch_rates(threads, min_time, device, only=None):
             runs.append(batch_of.get(name, 64) * n / (time.perf_counter() - t0))
         rates[name] = sorted(runs)[1]
     return rates, torch.__version__
+
+
+def image2image_workloads(device):
+    """CycleGAN's and pix2pix's iterations with the networks of scripts/torch_image2image.py."""
+    import random
+
+    import torch
+    import torch.nn.functional as F
+    from torch_image2image import (NLayerDiscriminator, ResnetGenerator, UnetGenerator,
+                                   norm_factory)
+
+    def init(*nets):
+        for net in nets:
+            for m in net.modules():
+                if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d)):
+                    torch.nn.init.normal_(m.weight, 0.0, 0.02)
+                    if m.bias is not None:
+                        torch.nn.init.zeros_(m.bias)
+            net.to(device).train()
+
+    def frozen(nets, on):
+        for net in nets:
+            for p in net.parameters():
+                p.requires_grad_(not on)
+
+    class Pool:
+        def __init__(self, size=50):
+            self.size, self.images = size, []
+
+        def query(self, x):
+            if len(self.images) < self.size:
+                self.images.append(x.clone())
+                return x
+            if random.random() < 0.5:
+                i = random.randrange(self.size)
+                old, self.images[i] = self.images[i], x.clone()
+                return old
+            return x
+
+    inst = norm_factory("instance")
+    g_a, g_b = ResnetGenerator(1, 1, 32, inst, False, 6), ResnetGenerator(1, 1, 32, inst, False, 6)
+    d_a, d_b = NLayerDiscriminator(1, 32, 3, inst), NLayerDiscriminator(1, 32, 3, inst)
+    init(g_a, g_b, d_a, d_b)
+    opt_g = torch.optim.Adam(list(g_a.parameters()) + list(g_b.parameters()), 2e-4, (0.5, 0.999))
+    opt_d = torch.optim.Adam(list(d_a.parameters()) + list(d_b.parameters()), 2e-4, (0.5, 0.999))
+    pool_a, pool_b = Pool(), Pool()
+    a = torch.rand(1, 1, 64, 64, device=device) * 2 - 1
+    b = torch.rand(1, 1, 64, 64, device=device) * 2 - 1
+
+    def lsgan(pred, real):
+        return F.mse_loss(pred, torch.full_like(pred, 1.0 if real else 0.0))
+
+    def cyclegan_iteration():
+        fake_b, fake_a = g_a(a), g_b(b)
+        rec_a, rec_b = g_b(fake_b), g_a(fake_a)
+        frozen([d_a, d_b], True)
+        opt_g.zero_grad()
+        loss_g = (lsgan(d_a(fake_b), True) + lsgan(d_b(fake_a), True)
+                  + 10 * F.l1_loss(rec_a, a) + 10 * F.l1_loss(rec_b, b)
+                  + 5 * F.l1_loss(g_a(b), b) + 5 * F.l1_loss(g_b(a), a))
+        loss_g.backward()
+        opt_g.step()
+        frozen([d_a, d_b], False)
+        opt_d.zero_grad()
+        pb, pa = pool_b.query(fake_b.detach()), pool_a.query(fake_a.detach())
+        loss_d = 0.5 * (lsgan(d_a(b), True) + lsgan(d_a(pb), False)) + \
+            0.5 * (lsgan(d_b(a), True) + lsgan(d_b(pa), False))
+        loss_d.backward()
+        opt_d.step()
+        return loss_d.item()
+
+    g = UnetGenerator(1, 1, 6, 32, norm_factory("batch"), True)
+    d = NLayerDiscriminator(2, 32, 3, norm_factory("batch"))
+    init(g, d)
+    p_opt_g = torch.optim.Adam(g.parameters(), 2e-4, (0.5, 0.999))
+    p_opt_d = torch.optim.Adam(d.parameters(), 2e-4, (0.5, 0.999))
+    bce = F.binary_cross_entropy_with_logits
+
+    def pix2pix_iteration():
+        fake = g(a)
+        p_opt_d.zero_grad()
+        pf, pr = d(torch.cat([a, fake.detach()], 1)), d(torch.cat([a, b], 1))
+        loss_d = 0.5 * (bce(pf, torch.zeros_like(pf)) + bce(pr, torch.ones_like(pr)))
+        loss_d.backward()
+        p_opt_d.step()
+        frozen([d], True)
+        p_opt_g.zero_grad()
+        pf = d(torch.cat([a, fake], 1))
+        loss_g = bce(pf, torch.ones_like(pf)) + 100 * F.l1_loss(fake, b)
+        loss_g.backward()
+        p_opt_g.step()
+        frozen([d], False)
+        return loss_g.item()
+
+    return cyclegan_iteration, pix2pix_iteration
 
 
 def main():

@@ -114,5 +114,6 @@ void register_inspect(CLI::App& app);
 // and PositiveNumber are ranges up to DBL_MAX and print its 309 digits.
 CLI::Validator non_negative();
 CLI::Validator positive();
+void register_image2image(CLI::App& app);  // `cyclegan` and `pix2pix`
 
 }  // namespace nabla::cli

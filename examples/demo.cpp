@@ -12,10 +12,13 @@
 //   7. segmentation: a small U-Net on generated histology tiles (segment train's recipe, into
 //      DIR/segment), its test mIoU, its validation predictions (DIR/segment/val_predictions.png),
 //      and a targeted PGD toward the background (DIR/segment_attack.png),
-//   8. writes DIR/report.json and DIR/report.md,
-//   9. generative models: an adversarial autoencoder with a 2-d latent and the mixture10 prior
+//   8. generative models: an adversarial autoencoder with a 2-d latent and the mixture10 prior
 //      (supervised) on a subset (DIR/aae: latent.png, manifold.png), and a small DCGAN on a
-//      subset (DIR/gan: samples/epochs.png); their numbers join the report.
+//      subset (DIR/gan: samples/epochs.png); their numbers join the report,
+//   9. translation: a few pix2pix epochs of edges2fashion on a subset (pix2pix train's recipe,
+//      into DIR/pix2pix), its test L1 / PSNR / SSIM and a panel of edges, outputs and items
+//      (DIR/pix2pix_panel.png),
+//  10. writes DIR/report.json and DIR/report.md.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -42,6 +45,7 @@
 #include <nets/classifier.h>
 #include <nets/classifier_train.h>
 #include <nets/gan_train.h>
+#include <nets/image2image_train.h>
 #include <nets/unet.h>
 #include <nets/unet_train.h>
 
@@ -92,9 +96,9 @@ void draw_saliency(const std::string& path, const Tensor& images, const Tensor& 
   canvas.save_png(path);
 }
 
-// 9. The generative section: small enough for about a minute on two cores.
+// 8. The generative section: small enough for about a minute on two cores.
 nlohmann::json run_generative(const Common& o, Device dev, bool show) {
-  if (show) std::fprintf(stderr, "== 9. generative: AAE (2-d latent) and DCGAN ==\n");
+  if (show) std::fprintf(stderr, "== 8. generative: AAE (2-d latent) and DCGAN ==\n");
   nets::AaeTraining a;
   a.prior = "mixture10";
   a.supervised = true;
@@ -268,9 +272,40 @@ nlohmann::json run_demo(const Common& o) {
 
   const nlohmann::json generative = run_generative(o, dev, show);
 
+  // 9. Translation: pix2pix on edges2fashion, a small U-Net for a few epochs of a subset.
+  if (show) std::fprintf(stderr, "== 9. translation: pix2pix on edges2fashion ==\n");
+  nets::Image2ImageTraining p2p;
+  p2p.model = "pix2pix";
+  p2p.task = "edges2fashion";
+  p2p.ngf = p2p.ndf = 16;
+  p2p.n_epochs = 2;
+  p2p.n_epochs_decay = 1;
+  p2p.batch = 4;
+  p2p.train_limit = 400;
+  p2p.seed = o.seed;
+  p2p.data = o.data;
+  p2p.out = o.out + "/pix2pix";
+  p2p.device = o.device;
+  const nlohmann::json p2psum = nets::train_image2image(p2p, dev, false, show);
+  nets::Image2ImageEvaluation p2pe;
+  p2pe.checkpoint = p2p.out + "/G.safetensors";
+  p2pe.task = "edges2fashion";
+  p2pe.limit = 500;
+  p2pe.data = o.data;
+  const nlohmann::json p2pev = nets::evaluate_image2image(p2pe, dev);
+  const std::string p2p_panel = o.out + "/pix2pix_panel.png";
+  std::filesystem::copy_file(p2psum["samples"].get<std::string>(), p2p_panel,
+                             std::filesystem::copy_options::overwrite_existing);
+  const nlohmann::json translation = {{"l1", p2pev["l1"]},
+                                      {"psnr", p2pev["psnr"]},
+                                      {"ssim", p2pev["ssim"]},
+                                      {"n_test", p2pev["n"]},
+                                      {"train_seconds", p2psum["train_seconds"]}};
+
   nlohmann::json report = {{"device", dev.str()},
                            {"segment", segment},
                            {"generative", generative},
+                           {"translation", translation},
                            {"train", train},
                            {"reloaded_test_accuracy", ev.accuracy()},
                            {"accuracy", ev.accuracy()},
@@ -288,6 +323,7 @@ nlohmann::json run_demo(const Common& o) {
                              {"explain", explain_png},
                              {"segment_attack", seg_attack_png},
                              {"segment_predictions", seg.out + "/val_predictions.png"},
+                             {"pix2pix_panel", p2p_panel},
                              {"checkpoint", train["checkpoint"]},
                              {"metrics", train["metrics"]},
                              {"curves", train["curves"]}}}};
@@ -317,7 +353,12 @@ nlohmann::json run_demo(const Common& o) {
      << "; under PGD-20 toward the background at eps 0.03: mIoU " << seg_adv.metrics.miou()
      << ", pixel accuracy " << seg_adv.metrics.pixel_accuracy()
      << ".\n\n![segment predictions](segment/val_predictions.png)\n\n"
-     << "![segment attack](segment_attack.png)\n";
+     << "![segment attack](segment_attack.png)\n"
+     << "\n## Translation\n\npix2pix (a U-Net with ngf 16, 3 epochs of " << p2psum["n_A"]
+     << " edge/item pairs of edges2fashion): on " << p2pev["n"] << " test pairs L1 "
+     << p2pev["l1"].get<double>() << ", PSNR " << p2pev["psnr"].get<double>() << " dB, SSIM "
+     << p2pev["ssim"].get<double>()
+     << " (rows: edges, G(edges), the items).\n\n![pix2pix](pix2pix_panel.png)\n";
   const nlohmann::json& ga = generative["aae"];
   const nlohmann::json& gg = generative["gan"];
   md << "\n## Generative models\n\nAn adversarial autoencoder (784-256-256-2, prior: ten "
@@ -383,10 +424,13 @@ void register_demo(CLI::App& app) {
     std::printf("DCGAN (ngf 16, %lld images): D(x) %.4f, D(G(z)) %.4f\n",
                 (long long)gg["n_train"].get<int64_t>(), gg["d_x"].get<double>(),
                 gg["d_g_z"].get<double>());
+    std::printf("pix2pix on edges2fashion: test L1 %.4f, PSNR %.2f dB, SSIM %.4f\n",
+                r["translation"]["l1"].get<double>(), r["translation"]["psnr"].get<double>(),
+                r["translation"]["ssim"].get<double>());
     std::printf(
         "report: %s/report.md (pictures: predictions.png, saliency.png, attack.png, "
-        "explain.png, segment_attack.png, classify/curves.png, aae/latent.png, aae/manifold.png, "
-        "gan/samples/epochs.png)\n",
+        "explain.png, segment_attack.png, pix2pix_panel.png, classify/curves.png, "
+        "aae/latent.png, aae/manifold.png, gan/samples/epochs.png)\n",
         o->out.c_str());
   });
 }

@@ -18,6 +18,7 @@
 //   nabla aae train        the adversarial autoencoder with a Gaussian, mixture or swiss-roll prior
 //   nabla vae train        the variational autoencoder (reparameterisation, analytic KL)
 //   nabla inspect FILE     what a safetensors, .npy, PNG or IDX file holds (or why it is malformed)
+//   nabla cyclegan|pix2pix train|translate|eval  image-to-image translation
 #include <unistd.h>
 
 #include <cstdio>
@@ -70,6 +71,7 @@ int main(int argc, char** argv) {
   nabla::cli::register_aae(app);
   nabla::cli::register_vae(app);
   nabla::cli::register_inspect(app);
+  nabla::cli::register_image2image(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

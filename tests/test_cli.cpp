@@ -332,6 +332,11 @@ TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient ke
   CHECK(gg["d_x"].get<double>() > gg["d_g_z"].get<double>());
   for (const char* f : {"/aae/latent.png", "/aae/manifold.png", "/gan/samples/epochs.png"})
     CHECK_MESSAGE(std::filesystem::exists(dir + f), f);
+  // The translation section: pix2pix maps edges to items far better than the edges themselves
+  // match them (their L1 to the items is about 1.37).
+  CHECK(std::filesystem::exists(dir + "/pix2pix_panel.png"));
+  CHECK(j["translation"]["l1"].get<double>() < 0.5);
+  CHECK(j["translation"]["ssim"].get<double>() > 0.25);
 }
 
 TEST_CASE("classify train --device cuda: the GPU run reaches the CPU run's accuracy") {

@@ -3,8 +3,9 @@
 // train and eval, rebuilding a network from a checkpoint's keys, each network fitting one batch,
 // and (where python3 imports torch) PyTorch's modules with the same arguments loading our state
 // dicts strictly and computing the same outputs, and ours loading theirs. Then L1/PSNR/SSIM, the
-// translation data (Sobel edges, IHC rendering, jitter, the reference's folders and their
-// errors).
+// translation data (Sobel edges, IHC rendering, jitter, the reference's folders and their errors)
+// and the training recipes (the loss scales, the frozen discriminators' kernel counts, the
+// learning-rate schedule, resume).
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -24,6 +25,7 @@
 #include <nabla/ops.h>
 #include <nabla/optim/optimizer.h>
 #include <nets/image2image.h>
+#include <nets/image2image_train.h>
 
 #include "gradcheck.h"
 
@@ -579,4 +581,136 @@ TEST_CASE("translation data: the reference's folders, and errors naming the file
   check_error([&] { data::translation_folder(tmp / "o", "train", true, 3, 3); }, {"even", "0.png"});
   check_error([] { data::translation_task("horse2zebra", true); },
               {"horse2zebra", "edges2fashion, sneaker2boot or he2ihc"});
+}
+
+// ---------------------------------------------------------------- training
+TEST_CASE("image2image adversarial terms: the reference's scale (D halved, MSE and BCE as is)") {
+  Tensor r = tensor({0.5, 2.0}, {2, 1, 1, 1}), f = tensor({-1.0, 0.25}, {2, 1, 1, 1});
+  auto ls = nets::adversarial_terms(gan::Loss::LSGAN, r, f);
+  // D: 1/2 [m((r - 1)^2) + m(f^2)] = 1/2 [(0.25 + 1) / 2 + (1 + 0.0625) / 2]; G: m((f - 1)^2).
+  CHECK(ls.d.item<double>() == doctest::Approx(0.5 * (0.625 + 0.53125)));
+  CHECK(ls.g.item<double>() == doctest::Approx((4 + 0.5625) / 2));
+  auto bce = [](double c, double t) {
+    const double p = 1 / (1 + std::exp(-c));
+    return -(t * std::log(p) + (1 - t) * std::log(1 - p));
+  };
+  auto ns = nets::adversarial_terms(gan::Loss::NonSaturating, r, f);
+  CHECK(ns.d.item<double>() ==
+        doctest::Approx(0.5 * ((bce(0.5, 1) + bce(2, 1)) / 2 + (bce(-1, 0) + bce(0.25, 0)) / 2)));
+  CHECK(ns.g.item<double>() == doctest::Approx((bce(-1, 1) + bce(0.25, 1)) / 2));
+}
+
+TEST_CASE("cyclegan: the G step runs no D weight-gradient kernel, the D step no G kernel") {
+  nets::Image2ImageTraining c;
+  c.model = "cyclegan";
+  c.task = "sneaker2boot";
+  c = nets::resolve_defaults(c);
+  c.input_nc = c.output_nc = 1;
+  c.netG = "resnet_1blocks";
+  c.ngf = 4;
+  c.ndf = 4;
+  Generator init(1);
+  nets::CycleGANModel m(c, Device::cpu(), &init);
+  Tensor a = uniform({1, 1, 32, 32}, -1, 1, 1, DType::Float32);
+  Tensor b = uniform({1, 1, 32, 32}, -1, 1, 2, DType::Float32);
+  auto o = m.forward(a, b);
+  reset_kernel_counts();
+  auto lg = m.step_G(a, b, o, /*update=*/false);
+  // Six generator passes (G_A: fake_B, rec_B, identity; G_B: rec_A, fake_A, identity), each with
+  // 6 convolutions and 2 transposed ones (resnet_1blocks); 5 more per D pass if D were not frozen.
+  CHECK(kernel_count("conv2d_backward_weight") == 6 * 8);
+  for (auto* D : {m.D_A.get(), m.D_B.get()})
+    for (const Tensor& p : D->parameters()) CHECK_FALSE(p.grad().defined());
+  for (const Tensor& p : m.G_A->parameters()) CHECK(p.grad().defined());
+  for (const Tensor& p : m.D_A->parameters()) CHECK(p.requires_grad());  // unfrozen again
+  CHECK(lg.size() == 6);
+  for (auto& [k, v] : lg) CHECK_MESSAGE(std::isfinite(v), k);
+  // Cycle terms are lambda * L1 of images in [-1, 1]: within [0, 20].
+  CHECK(lg[2].second > 0);
+  CHECK(lg[2].second < 20);
+  reset_kernel_counts();
+  m.G_A->zero_grad();
+  auto ld = m.step_D(a, b, o, /*update=*/false);
+  CHECK(kernel_count("conv2d_backward_weight") == 4 * 5);  // D_A, D_B on real and pooled fake
+  for (const Tensor& p : m.G_A->parameters()) CHECK_FALSE(p.grad().defined());
+  CHECK(m.pool_A.size() == 1);
+  CHECK(m.pool_B.size() == 1);
+  CHECK(ld[0].first == "d_A");
+}
+
+TEST_CASE("cyclegan and pix2pix train on a folder: the schedule, the files, resume") {
+  TempDir tmp;
+  namespace fs = std::filesystem;
+  for (const char* d : {"u/trainA", "u/trainB", "p/train"}) fs::create_directories(tmp / d);
+  for (int i = 0; i < 4; ++i) {
+    io::save_png(tmp / ("u/trainA/" + std::to_string(i) + ".png"),
+                 uniform({1, 16, 16}, 0, 1, i, DType::Float32));
+    io::save_png(tmp / ("u/trainB/" + std::to_string(i) + ".png"),
+                 uniform({1, 16, 16}, 0, 1, 50 + i, DType::Float32));
+    io::save_png(tmp / ("p/train/" + std::to_string(i) + ".png"),
+                 uniform({1, 16, 32}, 0, 1, 90 + i, DType::Float32));
+  }
+  fs::create_directories(tmp / "u/trainA/sub");  // sub-folders are ignored
+  nets::Image2ImageTraining c;
+  c.dataroot = tmp / "u";
+  c.input_nc = c.output_nc = 1;
+  c.netG = "resnet_1blocks";
+  c.ngf = c.ndf = 4;
+  c.n_layers_D = 2;
+  c.n_epochs = 1;
+  c.n_epochs_decay = 2;
+  c.pool_size = 2;
+  c.out = tmp / "once";
+  nlohmann::json s = nets::train_image2image(c, Device::cpu(), false, false);
+  REQUIRE(s["per_epoch"].size() == 3);
+  // The rate: lr for n_epochs, then lr (1 - k / (n_epochs_decay + 1)).
+  CHECK(s["per_epoch"][0]["lr"].get<double>() == doctest::Approx(2e-4));
+  CHECK(s["per_epoch"][1]["lr"].get<double>() == doctest::Approx(2e-4 * 2 / 3));
+  CHECK(s["per_epoch"][2]["lr"].get<double>() == doctest::Approx(2e-4 / 3));
+  CHECK(s["steps"].get<int>() == 12);
+  for (const char* f : {"G_A.safetensors", "G_B.safetensors", "D_A.safetensors", "D_B.safetensors",
+                        "metrics.csv", "curves.png", "summary.json", "samples/epoch_003.png"})
+    CHECK_MESSAGE(fs::exists(tmp / ("once/" + std::string(f))), f);
+  // The saved generator rebuilds as the reference's module with these arguments.
+  nets::LoadedNet g = nets::load_net(tmp / "once/G_A.safetensors");
+  CHECK(g.args ==
+        "input_nc=1, output_nc=1, ngf=4, norm=instance, use_dropout=false, "
+        "n_blocks=1, padding_type=reflect");
+  // One epoch, then resumed to three: the same bytes as three at once (pools and draws included).
+  c.n_epochs_decay = 0;
+  c.out = tmp / "twice";
+  nets::train_image2image(c, Device::cpu(), false, false);
+  c.n_epochs_decay = 2;
+  nets::train_image2image(c, Device::cpu(), true, false);
+  for (const char* f : {"G_A.safetensors", "G_B.safetensors", "D_A.safetensors", "D_B.safetensors"})
+    CHECK_MESSAGE(
+        read_file(tmp / ("twice/" + std::string(f))) == read_file(tmp / ("once/" + std::string(f))),
+        f);
+
+  // pix2pix on aligned pairs: U-Net with batch norm and dropout, D on cat(A, B).
+  nets::Image2ImageTraining p;
+  p.model = "pix2pix";
+  p.dataroot = tmp / "p";
+  p.input_nc = p.output_nc = 1;
+  p.ngf = p.ndf = 4;
+  p.n_layers_D = 1;
+  p.crop_size = 32;  // resized from 16 to 32 (unet_32 needs 32)
+  p.n_epochs = 1;
+  p.n_epochs_decay = 0;
+  p.batch = 2;
+  p.out = tmp / "pix";
+  nlohmann::json ps = nets::train_image2image(p, Device::cpu(), false, false);
+  CHECK(ps["options"]["netG"] == "unet_32");
+  CHECK(ps["steps"].get<int>() == 2);
+  for (const char* k : {"d", "g_gan", "g_l1"}) CHECK(std::isfinite(ps["last"][k].get<double>()));
+  CHECK(nets::load_net(tmp / "pix/D.safetensors").args ==
+        "input_nc=2, ndf=4, n_layers=1, norm=batch");
+  check_error(
+      [&] {
+        nets::Image2ImageTraining bad = p;
+        bad.task = "sneaker2boot";
+        bad.dataroot = "";
+        nets::train_image2image(bad, Device::cpu(), false, false);
+      },
+      {"pix2pix needs paired data", "sneaker2boot"});
 }
