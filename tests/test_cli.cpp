@@ -291,8 +291,8 @@ TEST_CASE("classify train: a diverging loss stops with the step named, the check
   CHECK(r.out.find("the last checkpoint (step ") != std::string::npos);
   // What stays is a loadable checkpoint of finite weights.
   auto file = nabla::io::load_safetensors(dir + "/model.safetensors");
-  for (const auto& [name, t] : file.tensors)
-    for (float v : t.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), name);
+  for (const auto& kv : file.tensors)  // not a structured binding: the message captures the name
+    for (float v : kv.second.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), kv.first);
 }
 
 TEST_CASE("nabla demo: report folder, reloaded accuracy, zero weight-gradient kernels") {

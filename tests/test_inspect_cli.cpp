@@ -137,8 +137,12 @@ TEST_CASE("nabla inspect: .npy, PNG and IDX headers and statistics") {
 
 TEST_CASE("nabla inspect: every fuzz regression file exits 1 with a line naming it, no signal") {
   std::vector<fs::path> files;
+  // run_state/ holds well-formed safetensors files whose run-state JSON is malformed: inspect
+  // shows them (the metadata is a string to it); Checkpoint::load is what refuses them.
   for (const auto& e : fs::recursive_directory_iterator(NABLA_FUZZ_REGRESSIONS))
-    if (e.is_regular_file() && e.path().filename() != "expected.tsv") files.push_back(e.path());
+    if (e.is_regular_file() && e.path().filename() != "expected.tsv" &&
+        e.path().parent_path().filename() != "run_state")
+      files.push_back(e.path());
   CHECK(files.size() >= 10);
   // and the 10^6-deep JSON header (2 MB) that overflowed the stack in an error message
   TempDir tmp;

@@ -40,8 +40,9 @@ TEST_CASE("UNet: output [N, K, H, W] for sizes divisible by 16 and odd ones, bot
   for (bool bilinear : {false, true}) {
     Generator g(1);
     UNet net({.in_channels = 3, .classes = 5, .base = 4, .bilinear = bilinear}, &g);
-    for (auto [h, w] : std::vector<std::pair<int64_t, int64_t>>{
+    for (const auto& hw : std::vector<std::pair<int64_t, int64_t>>{
              {64, 64}, {16, 16}, {17, 33}, {37, 45}, {31, 16}, {50, 23}}) {
+      const int64_t h = hw.first, w = hw.second;  // not a binding: CAPTURE takes it in a lambda
       CAPTURE(bilinear);
       CAPTURE(h);
       CAPTURE(w);

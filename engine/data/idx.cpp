@@ -117,12 +117,14 @@ IdxArray read_idx(const std::string& path) {
     NABLA_CHECK(!__builtin_mul_overflow(total, n, &total), "read_idx: ", path, ": sizes ",
                 shape_str(a.dims), " overflow a 64-bit element count");
 
-  // Grow in steps of at most 64 MiB as bytes arrive, so a header that claims more than the
-  // file holds fails as "truncated" instead of allocating prod(dims) bytes up front.
+  // Grow as bytes arrive, so a header that claims more than the file holds fails as "truncated"
+  // instead of allocating prod(dims) bytes up front: 1 MiB first, then doubling, in steps of at
+  // most 64 MiB. (A first step of 64 MiB made every truncated input with large dims zero-fill
+  // 64 MiB: 10 s per input under AddressSanitizer on a busy machine.)
   const size_t expected = size_t(total);
   size_t have = 0;
   while (have < expected) {
-    const size_t step = std::min(expected - have, kMaxStep);
+    const size_t step = std::min({expected - have, kMaxStep, std::max(kChunk, have)});
     a.data.resize(have + step);
     const size_t r = read_some(f.get(), a.data.data() + have, step, path);
     have += r;
