@@ -31,7 +31,7 @@ namespace {
 
 struct AttackOptions {
   Common c;
-  std::string checkpoint, method = "fgsm", target = "none";
+  std::string checkpoint, method = "fgsm", target = "none", norm = "linf", loss = "ce";
   attack::Options opt;
   int64_t n = 0, show = 6;
 };
@@ -52,6 +52,12 @@ attack::TargetMode parse_target(const std::string& s, attack::Options& o) {
 nlohmann::json run_attack(AttackOptions& o) {
   const Device dev = resolve_device(o.c.device);
   o.opt.target_mode = parse_target(o.target, o.opt);
+  o.opt.norm = o.norm == "l2" ? attack::Norm::L2 : attack::Norm::Linf;
+  o.opt.apgd_loss = o.loss == "dlr" ? attack::ApgdLoss::DLR : attack::ApgdLoss::CE;
+  const bool aa = o.method == "autoattack";
+  std::vector<attack::AutoAttackStage> stages_total;
+  int64_t queries_total = 0;
+  bool has_queries = false;
   std::shared_ptr<nn::Module> net_ptr = nets::load_classifier(o.checkpoint);  // FashionCNN or GAP
   nn::Module& net = *net_ptr;
   net.to(dev);
@@ -72,7 +78,17 @@ nlohmann::json run_attack(AttackOptions& o) {
       NoGradGuard ng;
       clean_correct += metrics::count_correct(net(x), y);
     }
-    attack::Result r = attack::run(o.method, model, x, y.to(dev), o.opt);
+    std::vector<attack::AutoAttackStage> stages;
+    attack::Result r = aa ? attack::autoattack(model, x, y.to(dev), o.opt, &stages)
+                          : attack::run(o.method, model, x, y.to(dev), o.opt);
+    for (size_t k = 0; k < stages.size(); ++k) {
+      if (stages_total.size() <= k) stages_total.push_back({stages[k].name, 0, 0, 0});
+      stages_total[k].attacked += stages[k].attacked;
+      stages_total[k].robust += stages[k].robust;
+      stages_total[k].queries += stages[k].queries;
+    }
+    has_queries = has_queries || !r.queries.empty();
+    for (int64_t q : r.queries) queries_total += q;
     adv_correct += int64_t(std::llround(r.accuracy(y) * double(hi - lo)));
     for (size_t i = 0; i < r.success.size(); ++i) {
       successes += r.success[i];
@@ -115,6 +131,36 @@ nlohmann::json run_attack(AttackOptions& o) {
                       {"mean_l2", sum_l2 / double(N)},
                       {"mean_l0", sum_l0 / double(N)},
                       {"figure", o.show > 0 ? fig : ""}};
+  if (o.method == "deepfool") j["overshoot"] = o.opt.overshoot;
+  if (o.method == "cw") {
+    j["cw_c"] = o.opt.cw_c;
+    j["cw_search"] = o.opt.cw_search;
+    j["kappa"] = o.opt.cw_kappa;
+  }
+  if (o.method.rfind("apgd", 0) == 0 || o.method == "square" || aa || o.method == "deepfool") {
+    j["norm"] = o.norm;
+    if (o.method == "apgd") j["loss"] = o.loss;
+    if (o.method == "apgd-t" || aa) j["target_classes"] = o.opt.target_classes;
+    if (o.method == "square" || aa) {
+      j["queries"] = o.opt.queries;
+      j["p_init"] = o.opt.p_init;
+    }
+  }
+  // The model evaluations spent: gradient evaluations (APGD) or forward passes (Square).
+  if (has_queries) {
+    j["queries_total"] = queries_total;
+    j["queries_mean"] = double(queries_total) / double(N);
+  }
+  if (aa) {
+    j["name"] = attack::kAutoAttackName;
+    nlohmann::json st = nlohmann::json::array();
+    for (const auto& s : stages_total)
+      st.push_back({{"attack", s.name},
+                    {"attacked", s.attacked},
+                    {"robust_after", s.robust},
+                    {"queries", s.queries}});
+    j["stages"] = st;
+  }
   std::ofstream(o.c.out + "/" + o.method + ".json") << j.dump(2) << "\n";
   return j;
 }
@@ -134,20 +180,68 @@ void register_attack(CLI::App& app) {
       ->check(CLI::ExistingFile);
   a->add_option("--method", o->method,
                 "fgsm, bim, pgd, pgd-l2, mifgsm, targeted (CE(target) + lambda ||x - x0||^2), "
-                "onepixel (differential evolution) or noise (random signs of size eps: the "
-                "control)")
+                "onepixel (differential evolution), noise (random signs of size eps: the "
+                "control), apgd (APGD, --loss ce or dlr), apgd-dlr, apgd-t (APGD on the targeted "
+                "DLR loss over --target-classes targets), square (the Square attack: forward "
+                "passes only, --queries) or autoattack (APGD-CE, APGD-T, Square on the points "
+                "still robust: 'AutoAttack (no FAB)'; defaults --steps 100 --queries 5000), "
+                "deepfool (minimal perturbation, --norm, --overshoot; --steps iterations) or cw "
+                "(Carlini-Wagner L2: --steps Adam steps per c, --cw-search, --cw-c, --kappa)")
       ->capture_default_str()
       ->check(CLI::IsMember(attack::method_names()));
+  a->add_option("--norm", o->norm,
+                "threat model of apgd, apgd-dlr, apgd-t, square, autoattack: linf or l2 (eps "
+                "is then the L2 radius)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"linf", "l2"}));
+  a->add_option("--loss", o->loss, "apgd: ce (cross-entropy) or dlr (difference of logits ratio)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"ce", "dlr"}));
+  a->add_option("--target-classes", o->opt.target_classes,
+                "apgd-t, autoattack: target classes tried (ranked 2, 3, ... by the clean logits)")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 1000));
+  a->add_option("--queries", o->opt.queries,
+                "square, autoattack: model evaluations per image at most (default 5000)")
+      ->check(CLI::Range(1, 10000000));
+  a->add_option("--p-init", o->opt.p_init,
+                "square: initial fraction of pixels changed per step (halved by the paper's "
+                "schedule)")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-6, 1.0));
+  a->add_option("--rho", o->opt.apgd_rho,
+                "apgd: halve the step when fewer than rho of the steps since the last checkpoint "
+                "raised the loss")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1.0));
+  a->add_option("--overshoot", o->opt.overshoot, "deepfool: x0 + (1 + overshoot) r")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 10.0));
+  a->add_option("--cw-c", o->opt.cw_c, "cw: initial weight c of the margin term")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-12, 1e12));
+  a->add_option("--cw-search", o->opt.cw_search, "cw: binary-search steps over c")
+      ->capture_default_str()
+      ->check(CLI::Range(1, 100));
+  a->add_option("--kappa", o->opt.cw_kappa, "cw: confidence kappa of the f6 margin")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
+  a->add_option("--cw-lr", o->opt.cw_lr, "cw: Adam's learning rate")
+      ->capture_default_str()
+      ->check(CLI::Range(1e-9, 10.0));
   a->add_option("--eps", o->opt.eps, "perturbation budget in pixel units (L2 radius for pgd-l2)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
   a->add_option("--alpha", o->opt.alpha, "step size of the iterative attacks")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 100.0));
-  a->add_option("--steps", o->opt.steps, "iterations of bim, pgd, pgd-l2, mifgsm, targeted")
+  a->add_option("--steps", o->opt.steps,
+                "iterations of bim, pgd, pgd-l2, mifgsm, targeted, apgd (default 10; 100 for "
+                "autoattack)")
       ->capture_default_str()
       ->check(CLI::Range(1, 100000));
-  a->add_option("--restarts", o->opt.restarts, "random restarts of pgd and pgd-l2")
+  a->add_option("--restarts", o->opt.restarts,
+                "random restarts of pgd, pgd-l2, apgd (apgd-t: per target class)")
       ->capture_default_str()
       ->check(CLI::Range(1, 1000));
   a->add_flag("--random-start", o->opt.random_start,
@@ -179,20 +273,30 @@ void register_attack(CLI::App& app) {
                     {"--json",
                      "print one JSON object (clean_accuracy, adv_accuracy, success_rate, n, "
                      "mean_linf, mean_l2, ...) on stdout"}});
-  a->callback([o] {
+  a->callback([o, a] {
     o->opt.seed = o->c.seed;
+    if (o->method == "autoattack" && a->get_option("--steps")->count() == 0) o->opt.steps = 100;
     nlohmann::json j = run_attack(*o);
     if (o->c.json) {
       std::cout << j.dump() << "\n";
       return;
     }
-    std::printf("%s (eps %.4g) on %lld test images\n", o->method.c_str(), o->opt.eps,
-                (long long)j["n"].get<int64_t>());
+    std::printf("%s (eps %.4g) on %lld test images\n", j.value("name", o->method).c_str(),
+                o->opt.eps, (long long)j["n"].get<int64_t>());
     std::printf("clean accuracy        %.4f\n", j["clean_accuracy"].get<double>());
     std::printf("adversarial accuracy  %.4f\n", j["adv_accuracy"].get<double>());
     std::printf("success rate          %.4f\n", j["success_rate"].get<double>());
     std::printf("mean |d|_inf %.4f  |d|_2 %.4f  |d|_0 %.1f\n", j["mean_linf"].get<double>(),
                 j["mean_l2"].get<double>(), j["mean_l0"].get<double>());
+    if (j.contains("stages"))
+      for (const auto& s : j["stages"])
+        std::printf("  %-8s on %6lld robust: %6lld left, %lld queries\n",
+                    s["attack"].get<std::string>().c_str(), (long long)s["attacked"].get<int64_t>(),
+                    (long long)s["robust_after"].get<int64_t>(),
+                    (long long)s["queries"].get<int64_t>());
+    if (j.contains("queries_mean"))
+      std::printf("model evaluations     %.1f per image (%lld in all)\n",
+                  j["queries_mean"].get<double>(), (long long)j["queries_total"].get<int64_t>());
     if (o->show > 0) std::printf("figure: %s\n", j["figure"].get<std::string>().c_str());
   });
 }

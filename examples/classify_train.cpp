@@ -72,10 +72,14 @@ void register_classify(CLI::App& app) {
       ->check(CLI::Range(0.0, 1.0));
   train
       ->add_option("--adv", t.adv,
-                   "adversarial training: none, fgsm (random start, one step of 1.25 eps) or "
-                   "pgd (7 steps of eps/4)")
+                   "adversarial training: none, fgsm (random start, one step of 1.25 eps), "
+                   "pgd (7 steps of eps/4) or trades (CE + beta KL(f(x) || f(x_adv)), x_adv "
+                   "from 7 PGD steps of eps/4 on the KL; Zhang et al. 2019)")
       ->capture_default_str()
-      ->check(CLI::IsMember({"none", "fgsm", "pgd"}));
+      ->check(CLI::IsMember({"none", "fgsm", "pgd", "trades"}));
+  train->add_option("--beta", t.trades_beta, "trades: weight beta of the KL term")
+      ->capture_default_str()
+      ->check(CLI::Range(0.0, 1000.0));
   train->add_option("--adv-eps", t.adv_eps, "L-inf budget of the training attack")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));

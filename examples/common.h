@@ -95,6 +95,7 @@ void register_classify(CLI::App& app);
 void register_classify_eval(CLI::App& classify);  // under `classify`
 void register_attack(CLI::App& app);
 void register_robustness(CLI::App& app);
+void register_robustness_check(CLI::App& robustness);  // `robustness check`
 void register_demo(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_explain_detector(CLI::App& explain);  // `explain detector`

@@ -158,7 +158,6 @@ void register_robustness(CLI::App& app) {
       "DIR/robustness.png and DIR/robustness.json) and, with --models, the transferability\n"
       "matrix: FGSM examples crafted on each model, evaluated on every model.");
   r->add_option("--checkpoint", o->checkpoint, "the model to sweep (.safetensors)")
-      ->required()
       ->check(CLI::ExistingFile);
   r->add_option("--models", o->models, "more checkpoints, comma-separated, for transferability");
   r->add_option("--eps", o->eps, "comma-separated budgets (pixel units)")->capture_default_str();
@@ -181,7 +180,11 @@ void register_robustness(CLI::App& app) {
                    {{"--batch", "images per batch"},
                     {"--seed", "seed of PGD's random starts"},
                     {"--json", "print one JSON object (sweep, transfer, paths) on stdout"}});
-  r->callback([o] {
+  register_robustness_check(*r);
+  r->require_subcommand(0, 1);
+  r->callback([o, r] {
+    if (!r->get_subcommands().empty()) return;  // `robustness check` ran its own callback
+    NABLA_CHECK(!o->checkpoint.empty(), "robustness: --checkpoint is required (see --help)");
     print_report(o->c, run_robustness(*o), [&](const nlohmann::json& j) { print_text(j, *o); });
   });
 }

@@ -25,6 +25,17 @@
 //     t = t > hi ? hi : t;
 //     x' = t;
 //
+//   APGD L-inf (Croce & Hein 2020), per element of sample n (eta[n], a, b, eps, lo, hi: T;
+//   b = 1 - a rounded to T by the caller):
+//     T s = (g > 0) - (g < 0);
+//     T z = x + eta[n] * s;                  // as the L-inf step: one rounding
+//     z = clamp(clamp(z, x0 - eps, x0 + eps), lo, hi)   (selections, as above)
+//     T d1 = z - x, d2 = x - xp;             // one rounding each
+//     T t = fma(b, d2, fma(a, d1, x));       // explicit fmas, inner one first
+//     t = clamp(clamp(t, x0 - eps, x0 + eps), lo, hi);  x' = t
+//   i.e. z = P(x + eta sign g), x' = P(x + a (z - x) + (1 - a)(x - xp)) with xp the previous
+//   iterate: the momentum step of APGD (a = 0.75 there; a = 1, b = 0 for its first step).
+//
 //   L2 (alpha, eps: double; lo, hi: T):
 //     1. gsq[n] = sum over the sample of double(g)^2 (the reduction order below)
 //     2. T a = gsq[n] > 0 ? T(alpha / sqrt(gsq[n])) : 0     (double math, one rounding to T)
@@ -59,6 +70,13 @@ template <typename T>
 void attack_step_linf(const T* x, const T* g, const T* x0, T* y, int64_t n, T alpha, T eps, T lo,
                       T hi);
 
+// requires: x, xp, g, x0, y [N, D] (y may alias x, not xp); eta [N] >= 0; 0 <= a <= 1,
+//           b = T(1 - a); eps >= 0; lo <= hi.
+// ensures:  y written (=) by the APGD L-inf recipe above.
+template <typename T>
+void attack_step_apgd_linf(const T* x, const T* xp, const T* g, const T* x0, const T* eta, T* y,
+                           int64_t N, int64_t D, T a, T b, T eps, T lo, T hi);
+
 // requires: g [N, D]; gsq [N].
 // ensures:  gsq[n] = ||g_n||^2 in double, in the documented order, written (=).
 template <typename T>
@@ -87,6 +105,9 @@ template <typename T>
 void attack_step_linf(const T* x, const T* g, const T* x0, T* y, int64_t n, T alpha, T eps, T lo,
                       T hi);
 template <typename T>
+void attack_step_apgd_linf(const T* x, const T* xp, const T* g, const T* x0, const T* eta, T* y,
+                           int64_t N, int64_t D, T a, T b, T eps, T lo, T hi);
+template <typename T>
 void attack_l2_sq_norms(const T* g, double* gsq, int64_t N, int64_t D);
 template <typename T>
 void attack_step_l2_delta(const T* x, const T* g, const T* x0, const double* gsq, double alpha,
@@ -101,6 +122,8 @@ void attack_step_l2_project(const T* x0, const double* dsq, double eps, T lo, T 
 // kernels/cuda/attack.cu expand it in their namespace for each element type.
 #define NABLA_ATTACK_INSTANTIATE(T)                                                              \
   template void attack_step_linf<T>(const T*, const T*, const T*, T*, int64_t, T, T, T, T);      \
+  template void attack_step_apgd_linf<T>(const T*, const T*, const T*, const T*, const T*, T*,   \
+                                         int64_t, int64_t, T, T, T, T, T);                       \
   template void attack_l2_sq_norms<T>(const T*, double*, int64_t, int64_t);                      \
   template void attack_step_l2_delta<T>(const T*, const T*, const T*, const double*, double, T*, \
                                         double*, int64_t, int64_t);                              \

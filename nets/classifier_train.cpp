@@ -33,6 +33,7 @@ void to_json(json& j, const ClassifierTraining& c) {
        {"adv", c.adv},
        {"adv_eps", c.adv_eps},
        {"adv_weight", c.adv_weight},
+       {"trades_beta", c.trades_beta},
        {"logit_pairing", c.logit_pairing},
        {"out", c.out},
        {"checkpoint_every", c.checkpoint_every},
@@ -59,6 +60,7 @@ void from_json(const json& j, ClassifierTraining& c) {
   get("adv", c.adv);
   get("adv_eps", c.adv_eps);
   get("adv_weight", c.adv_weight);
+  get("trades_beta", c.trades_beta);
   get("logit_pairing", c.logit_pairing);
   get("out", c.out);
   get("checkpoint_every", c.checkpoint_every);
@@ -68,8 +70,8 @@ void from_json(const json& j, ClassifierTraining& c) {
 
 json train_classifier(const ClassifierTraining& c, Device dev, bool resume, bool show) {
   NABLA_CHECK(c.epochs >= 1 && c.batch >= 1, "classify train: --epochs and --batch must be >= 1");
-  NABLA_CHECK(c.adv == "none" || c.adv == "fgsm" || c.adv == "pgd", "--adv ", c.adv,
-              ": expected none, fgsm or pgd");
+  NABLA_CHECK(c.adv == "none" || c.adv == "fgsm" || c.adv == "pgd" || c.adv == "trades", "--adv ",
+              c.adv, ": expected none, fgsm, pgd or trades");
   const double lr = c.effective_lr();
   data::Dataset train = data::load_mnist(c.data, data::Split::Train, c.train_limit);
   data::Dataset test = data::load_mnist(c.data, data::Split::Test, c.test_limit);
@@ -150,7 +152,14 @@ json train_classifier(const ClassifierTraining& c, Device dev, bool resume, bool
         Tensor x = b["image"].to(dev), y = b["label"].to(dev);
         Tensor logits = net(x);
         Tensor loss = cross_entropy(logits, y);
-        if (c.adv != "none") {
+        if (c.adv == "trades") {
+          // TRADES: CE(f(x), y) + beta (1/N) sum_n KL(f(x)_n || f(x_adv)_n), x_adv from PGD on
+          // the KL; the gradient flows through both f(x) and f(x_adv).
+          aopt.seed = c.seed * 1000003 + uint64_t(s.step);
+          Tensor x_adv = attack::trades_example(model, x, aopt);
+          Tensor kl = attack::trades_kl(logits, net(x_adv));
+          loss = add(loss, mul(div(sum(kl), double(y.size(0))), c.trades_beta));
+        } else if (c.adv != "none") {
           aopt.seed = c.seed * 1000003 + uint64_t(s.step);
           Tensor x_adv = attack::run(c.adv, model, x, y, aopt).x_adv;
           Tensor logits_adv = net(x_adv);
@@ -188,6 +197,7 @@ json train_classifier(const ClassifierTraining& c, Device dev, bool resume, bool
                   {"adv_eps", c.adv_eps},
                   {"adv_weight", c.adv_weight},
                   {"logit_pairing", c.logit_pairing},
+                  {"trades_beta", c.trades_beta},
                   {"batch", c.batch},
                   {"seed", c.seed},
                   {"n_train", train.size()},

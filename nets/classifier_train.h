@@ -8,6 +8,9 @@
 //             x_adv crafted against the current weights: "fgsm" one step of 1.25 eps from a random
 //             start in the eps box (Wong et al., "fast is better than free"), "pgd" 7 steps of
 //             eps/4 from a random start; the attack asks for dL/dx only
+//             "trades" (Zhang et al. 2019) instead: loss = CE(f(x), y)
+//                      + trades_beta (1/N) sum_n KL(softmax f(x)_n || softmax f(x_adv)_n),
+//             x_adv from 7 PGD steps of eps/4 on that KL (attack::trades_example)
 //   optimizer and schedule by name (engine/optim/factory.h), the rate set per step
 //   per epoch: test loss and accuracy (engine/train/evaluate.h), one row of metrics.csv
 //
@@ -33,8 +36,9 @@ struct ClassifierTraining {
   uint64_t seed = 0;
   std::string data;  // MNIST-format folder; empty: Fashion-MNIST (dataset-fashion-mnist)
   int64_t train_limit = 0, test_limit = 0;  // > 0: the first N images only
-  std::string adv = "none";                 // none, fgsm or pgd
+  std::string adv = "none";                 // none, fgsm, pgd or trades
   double adv_eps = 0.1, adv_weight = 1.0, logit_pairing = 0;
+  double trades_beta = 6;  // TRADES' beta (the paper's default 6)
   std::string out = "runs/classify";
   int64_t checkpoint_every = 0;  // steps; 0: at the end of each epoch only
   // Saved with the run for --resume; the recipe itself takes the resolved device.

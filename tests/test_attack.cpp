@@ -473,7 +473,8 @@ TEST_CASE("attack: argument errors name the attack and the shapes") {
     NoGradGuard ng;
     check_error([&] { at::fgsm(f, x, y, o); }, {"fgsm", "grad mode is off"});
   }
-  check_error([&] { at::run("deepfool", f, x, y, o); }, {"unknown method 'deepfool'", "pgd-l2"});
+  check_error([&] { at::run("no-such-attack", f, x, y, o); },
+              {"unknown method 'no-such-attack'", "pgd-l2"});
   at::Result r = at::fgsm(f, x, y, o);
   check_error([&] { r.accuracy(labels({0})); }, {"Result::accuracy", "int64 [2]", "[1]"});
   CHECK(std::string(at::target_mode_name(at::TargetMode::LeastLikely)) == "least-likely");
@@ -917,8 +918,10 @@ TEST_CASE("attack: adversarial_accuracy: per batch, on the target model, clean a
   CHECK(at::adversarial_accuracy(a.model(), b.model(), x, y, "pgd", clean, 4, Device::cpu()) ==
         double(clean_right) / 7);
   check_error(
-      [&] { at::adversarial_accuracy(*a.net, *a.net, x, y, "deepfool", o, 3, Device::cpu()); },
-      {"adversarial_accuracy", "unknown method 'deepfool'"});
+      [&] {
+        at::adversarial_accuracy(*a.net, *a.net, x, y, "no-such-attack", o, 3, Device::cpu());
+      },
+      {"adversarial_accuracy", "unknown method 'no-such-attack'"});
   check_error(
       [&] {
         at::adversarial_accuracy(*a.net, *a.net, x, y.slice(0, 5), "fgsm", o, 3, Device::cpu());

@@ -1060,3 +1060,57 @@ TEST_CASE("segment attack and saliency --device cuda: the GPU reports the CPU's 
     }
   std::filesystem::remove_all(out);
 }
+
+TEST_CASE("nabla attack: apgd, square, autoattack, deepfool, cw; robustness check; --adv trades") {
+  if (!have_fashion_mnist()) return;
+  const std::string dir = scratch("attacks2");
+  std::filesystem::remove_all(dir);
+  const std::string args = " --json --epochs 1 --train-limit 2000 --test-limit 100 --seed 3 ";
+  Run t = run(kBin + "/nabla classify train" + args + "--out " + dir + "/plain");
+  REQUIRE_MESSAGE(t.status == 0, t.out);
+  const std::string ck = " --checkpoint " + dir + "/plain/model.safetensors --out " + dir;
+  auto attack = [&](const std::string& a) {
+    Run r = run(kBin + "/nabla attack --json --n 100 --show 0 --eps 0.1" + ck + " " + a);
+    REQUIRE_MESSAGE(r.status == 0, a << "\n" << r.out);
+    return nlohmann::json::parse(r.out);
+  };
+  const nlohmann::json fgsm = attack("--method fgsm");
+  const nlohmann::json apgd = attack("--method apgd --steps 20");
+  const nlohmann::json sq = attack("--method square --queries 100");
+  const nlohmann::json aa =
+      attack("--method autoattack --steps 10 --queries 50 --target-classes 3");
+  const nlohmann::json df = attack("--method deepfool --steps 20");
+  const nlohmann::json cw = attack("--method cw --steps 30 --restarts 1");
+  const double clean = fgsm["clean_accuracy"].get<double>();
+  MESSAGE("clean " << clean << ", fgsm " << fgsm["adv_accuracy"] << ", apgd "
+                   << apgd["adv_accuracy"] << ", square " << sq["adv_accuracy"] << ", aa "
+                   << aa["adv_accuracy"] << ", deepfool " << df["success_rate"] << " success");
+  CHECK(apgd["adv_accuracy"].get<double>() <= fgsm["adv_accuracy"].get<double>());
+  CHECK(apgd["mean_linf"].get<double>() <= 0.1 + 1e-6);
+  CHECK(sq["mean_linf"].get<double>() <= 0.1 + 1e-6);
+  CHECK(sq["queries_mean"].get<double>() <= 100);
+  CHECK(sq["queries_mean"].get<double>() >= 1);
+  CHECK(sq["adv_accuracy"].get<double>() < clean);
+  CHECK(aa["name"] == "AutoAttack (no FAB)");
+  REQUIRE(aa["stages"].size() == 3);
+  CHECK(aa["stages"][2]["robust_after"].get<int64_t>() ==
+        std::llround(aa["adv_accuracy"].get<double>() * 100));
+  CHECK(aa["adv_accuracy"].get<double>() <= apgd["adv_accuracy"].get<double>() + 0.02);
+  CHECK(df["success_rate"].get<double>() >= clean - 0.01);  // minimal perturbation: all fooled
+  CHECK(cw["mean_l2"].get<double>() > 0);
+
+  Run c = run(kBin + "/nabla robustness check --json --n 100 --steps 10 --queries 100 " +
+              "--restarts 2 --eps 0.05" + ck);
+  REQUIRE_MESSAGE(c.status == 0, c.out);
+  const nlohmann::json cj = nlohmann::json::parse(c.out);
+  REQUIRE(cj["items"].size() == 5);
+  CHECK(cj["items"][3]["result"] == "skip");  // no --source
+  CHECK(cj["passed"].get<bool>());
+  CHECK(std::filesystem::exists(dir + "/check.json"));
+
+  Run tr = run(kBin + "/nabla classify train --json --epochs 1 --train-limit 500 " +
+               "--test-limit 100 --seed 3 --adv trades --beta 6 --out " + dir + "/trades");
+  REQUIRE_MESSAGE(tr.status == 0, tr.out);
+  CHECK(nlohmann::json::parse(tr.out)["adv"] == "trades");
+  CHECK(nlohmann::json::parse(tr.out)["trades_beta"].get<double>() == 6);
+}

@@ -155,6 +155,31 @@ TEST_CASE("cuda attack steps: PGD iterations fed back stay bit-identical") {
   }
 }
 
+TEST_CASE("cuda attack_step_apgd_linf: bit-identical to the CPU, first and momentum steps") {
+  if (!gpu_or_skip()) return;
+  const Device gd = Device::cuda(0);
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (Size s : kSizes) {
+      StepData d = step_data(s.N, s.D, dt, 23);
+      // The previous iterate: x moved back by a little, some elements equal to x.
+      Generator gen(29);
+      Tensor xp = clamp(add(d.x, rand({s.N, s.D}, dt, Device::cpu(), &gen, -0.02, 0.02)), 0, 1);
+      // Per-sample step sizes, one of them 0 (that sample only feels the momentum).
+      std::vector<double> ev(size_t(s.N));
+      for (int64_t n = 0; n < s.N; ++n) ev[size_t(n)] = n == 1 ? 0.0 : 0.4 / double(n + 1);
+      const Tensor eta = from_vector<double>(ev, {s.N}).to(dt);
+      for (double a : {1.0, 0.75})
+        for (double eps : {8.0 / 255, 0.3}) {
+          Tensor yc = attack_step_apgd_linf(d.x, xp, d.g, d.x0, eta, a, eps);
+          Tensor yg = attack_step_apgd_linf(d.x.to(gd), xp.to(gd), d.g.to(gd), d.x0.to(gd),
+                                            eta.to(gd), a, eps);
+          check_bits(label("attack_step_apgd_linf", s, dt) + " a " + std::to_string(a) + " eps " +
+                         std::to_string(eps),
+                     yc, yg);
+        }
+    }
+}
+
 TEST_CASE("cuda attack kernels: in place (y = x), the per-sample norms, and NaN") {
   if (!gpu_or_skip()) return;
 #ifdef NABLA_HAVE_CUDA

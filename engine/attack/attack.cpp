@@ -61,6 +61,12 @@ Run prepare(const char* name, const Model& model, const Tensor& x, const Tensor&
   return run;
 }
 
+std::vector<int64_t> sample_dims_of(const Tensor& x) {
+  std::vector<int64_t> d;
+  for (int64_t i = 1; i < x.dim(); ++i) d.push_back(i);
+  return d;
+}
+
 Tensor sample_mask(const std::vector<bool>& keep, const Tensor& like) {
   std::vector<double> m(keep.size());
   for (size_t n = 0; n < keep.size(); ++n) m[n] = keep[n] ? 1 : 0;
@@ -96,6 +102,31 @@ Result finish(const Run& run, const Model& model, const Tensor& x_adv) {
     r.l0[n] = l0;
   }
   return r;
+}
+
+// x0 + U(-eps, eps) per element, projected onto the L-inf ball and [0, 1] by the fused step
+// (a zero gradient only projects), so the start satisfies the same bounds as every iterate.
+Tensor linf_start(const Run& run, double eps, Generator& gen) {
+  NoGradGuard ng;
+  const Tensor& x0 = run.x0;
+  Tensor u = rand(x0.shape(), x0.dtype(), x0.device(), &gen, -eps, eps);
+  return attack_step_linf(add(x0, u), zeros_like(x0), x0, 0, eps);
+}
+
+// Uniform in the L2 ball of radius eps: a Gaussian direction scaled to eps * U^(1/D), then
+// clipped to [0, 1] and projected (for rounding) by the fused step.
+Tensor l2_start(const Run& run, double eps, Generator& gen) {
+  NoGradGuard ng;
+  const Tensor& x0 = run.x0;
+  const int64_t D = x0.numel() / run.N;
+  Tensor dir = randn(x0.shape(), x0.dtype(), x0.device(), &gen);
+  Tensor norm = clamp(sqrt(sum(mul(dir, dir), sample_dims_of(x0), true)), 1e-30,
+                      std::numeric_limits<double>::infinity());
+  Shape rs(size_t(x0.dim()), 1);
+  rs[0] = run.N;
+  Tensor radius = pow(rand(rs, x0.dtype(), x0.device(), &gen), 1.0 / double(D));
+  Tensor x = clamp(add(x0, mul(div(dir, norm), mul(radius, eps))), 0, 1);
+  return attack_step_l2(x, zeros_like(x0), x0, 0, eps);
 }
 
 }  // namespace detail
@@ -170,31 +201,6 @@ Tensor iterate(const Run& run, const Model& model, const Tensor& start, Step kin
     x = all_active ? next : where(sample_mask(active, x), next, x);
   }
   return x;
-}
-
-// x0 + U(-eps, eps) per element, projected onto the L-inf ball and [0, 1] by the fused step
-// (a zero gradient only projects), so the start satisfies the same bounds as every iterate.
-Tensor linf_start(const Run& run, double eps, Generator& gen) {
-  NoGradGuard ng;
-  const Tensor& x0 = run.x0;
-  Tensor u = rand(x0.shape(), x0.dtype(), x0.device(), &gen, -eps, eps);
-  return attack_step_linf(add(x0, u), zeros_like(x0), x0, 0, eps);
-}
-
-// Uniform in the L2 ball of radius eps: a Gaussian direction scaled to eps * U^(1/D), then
-// clipped to [0, 1] and projected (for rounding) by the fused step.
-Tensor l2_start(const Run& run, double eps, Generator& gen) {
-  NoGradGuard ng;
-  const Tensor& x0 = run.x0;
-  const int64_t D = x0.numel() / run.N;
-  Tensor dir = randn(x0.shape(), x0.dtype(), x0.device(), &gen);
-  Tensor norm = clamp(sqrt(sum(mul(dir, dir), sample_dims(x0), true)), 1e-30,
-                      std::numeric_limits<double>::infinity());
-  Shape rs(size_t(x0.dim()), 1);
-  rs[0] = run.N;
-  Tensor radius = pow(rand(rs, x0.dtype(), x0.device(), &gen), 1.0 / double(D));
-  Tensor x = clamp(add(x0, mul(div(dir, norm), mul(radius, eps))), 0, 1);
-  return attack_step_l2(x, zeros_like(x0), x0, 0, eps);
 }
 
 // PGD with restarts: each sample keeps its first successful restart, else the last one.
@@ -327,8 +333,9 @@ Result random_noise(const Model& model, const Tensor& x, const Tensor& y, const 
 }
 
 const std::vector<std::string>& method_names() {
-  static const std::vector<std::string> names = {"fgsm",   "bim",      "pgd",      "pgd-l2",
-                                                 "mifgsm", "targeted", "onepixel", "noise"};
+  static const std::vector<std::string> names = {
+      "fgsm", "bim",      "pgd",    "pgd-l2", "mifgsm",     "targeted", "onepixel", "noise",
+      "apgd", "apgd-dlr", "apgd-t", "square", "autoattack", "deepfool", "cw",       "jsma"};
   return names;
 }
 
@@ -342,6 +349,18 @@ Result run(const std::string& method, const Model& model, const Tensor& x, const
   if (method == "targeted") return targeted_l2(model, x, y, opt);
   if (method == "onepixel") return one_pixel(model, x, y, opt);
   if (method == "noise") return random_noise(model, x, y, opt);
+  if (method == "apgd") return apgd(model, x, y, opt);
+  if (method == "apgd-dlr") {
+    Options o = opt;
+    o.apgd_loss = ApgdLoss::DLR;
+    return apgd(model, x, y, o);
+  }
+  if (method == "apgd-t") return apgd_targeted(model, x, y, opt);
+  if (method == "square") return square(model, x, y, opt);
+  if (method == "autoattack") return autoattack(model, x, y, opt);
+  if (method == "deepfool") return deepfool(model, x, y, opt);
+  if (method == "cw") return carlini_wagner(model, x, y, opt);
+  if (method == "jsma") return jsma(model, x, y, opt);
   std::string known;
   for (const auto& n : method_names()) known += (known.empty() ? "" : ", ") + n;
   throw Error(

@@ -52,6 +52,12 @@
 
 namespace nabla::attack {
 
+// The threat model of APGD, Square and AutoAttack.
+enum class Norm { Linf, L2 };
+// APGD's loss: the objective's (cross-entropy for classification), or the difference of logits
+// ratio (classification only).
+enum class ApgdLoss { CE, DLR };
+
 // What the attacks take: an nn::Module, or any callable Tensor(const Tensor&) that maps a batch
 // through engine ops (nn/model.h). Both convert implicitly.
 using Model = nn::Model;
@@ -70,6 +76,11 @@ struct Result {
   std::vector<double> score;         // the objective's score_n on x_adv against y: 1 or 0
                                      // (classification), pixel accuracy (segmentation)
   std::vector<double> linf, l2, l0;  // norms of x_adv - x; l0 counts changed elements
+  // APGD, Square, AutoAttack only (else empty): per sample, the model evaluations the attack
+  // spent on it: gradient evaluations (one forward and one input-gradient backward each) for
+  // APGD, forward passes (queries) for Square; a sample fooled on x0 costs 0.
+  std::vector<int64_t> queries;
+  std::vector<double> step_size;  // APGD only: the per-sample step size eta at the end
 
   // ensures: the fraction of samples with success (0 for an empty batch).
   double success_rate() const;
@@ -100,6 +111,23 @@ struct Options {
   int population = 400;      // one_pixel: differential-evolution population per sample
   int generations = 100;     // one_pixel: generations at most
   uint64_t seed = 0;         // random starts, random targets, noise, evolution
+  // APGD, Square, AutoAttack (Croce & Hein 2020; Andriushchenko et al. 2020):
+  Norm norm = Norm::Linf;             // the threat model: eps-ball in L-inf or L2
+  ApgdLoss apgd_loss = ApgdLoss::CE;  // apgd: the objective's loss, or DLR (classification)
+  double apgd_rho = 0.75;             // condition 1: halve eta when fewer than rho of the steps
+                                      // since the last checkpoint increased the loss
+  double apgd_momentum = 0.75;        // alpha of the momentum step
+  int target_classes = 9;             // apgd-t: the top-k classes (after the predicted one) tried
+  int queries = 5000;                 // square: model evaluations per sample at most
+  double p_init = 0.8;                // square: initial fraction of pixels changed per step
+  // DeepFool (Moosavi-Dezfooli et al. 2016) and Carlini-Wagner L2 (Carlini & Wagner 2017):
+  double overshoot = 0.02;  // deepfool: x_adv = x0 + (1 + overshoot) r_total
+  double cw_c = 1e-3;       // cw: initial weight c of the margin term
+  int cw_search = 9;        // cw: binary-search steps over c
+  double cw_kappa = 0;      // cw: confidence kappa of the f6 margin
+  double cw_lr = 0.01;      // cw: Adam's learning rate on w
+  double jsma_gamma = 0.1;  // jsma: at most this fraction of the elements may change (L0)
+  double uap_delta = 0.2;   // universal: stop once the fooling rate reaches 1 - delta
   // What the attack ascends and when a sample succeeds (objective.h): classification by
   // default, where target_mode and target_class choose the targets. The other objectives
   // need target_mode None.
@@ -133,6 +161,137 @@ Result one_pixel(const Model& model, const Tensor& x, const Tensor& y, const Opt
 // ensures: every element moved by exactly eps (before clipping to [0, 1]), random signs.
 Result random_noise(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
 
+// APGD (Croce & Hein 2020), L-inf or L2 (opt.norm), opt.steps iterations, opt.restarts random
+// starts for the samples not yet fooled. Step size eta_n per sample, 2 eps at first, halved at
+// the checkpoints w_j = ceil(p_j steps), p_0 = 0, p_1 = 0.22,
+// p_{j+1} = p_j + max(p_j - p_{j-1} - 0.03, 0.06), when
+//   (1) sum_{i=w_{j-1}}^{w_j - 1} [f(x_{i+1}) > f(x_i)] < rho (w_j - w_{j-1}), or
+//   (2) eta at w_{j-1} == eta at w_j and f_max at w_{j-1} == f_max at w_j;
+// a halving restarts from x_max, the point of highest loss. The step:
+//   z = P(x_k + eta sign(g))  (L2: eta g / ||g||_2),   x_{k+1} = P(x_k + a (z - x_k) +
+//   (1 - a)(x_k - x_{k-1})), a = opt.apgd_momentum (1 on the first step)
+// with f = the objective's l_n (ApgdLoss::CE) or DLR. x_adv is the first iterate that
+// succeeds, else x_max.
+// requires: as every attack; DLR: classification untargeted with K >= 3 classes.
+// ensures:  Result::queries (gradient evaluations per sample) and Result::step_size are set.
+Result apgd(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+// APGD-T: for each of the opt.target_classes classes ranked 2, 3, ... by the clean logits,
+// APGD on the targeted DLR loss toward it, on the samples not yet fooled; success stays
+// untargeted (pred != y), as in AutoAttack.
+// requires: classification, untargeted target mode, K >= 4.
+Result apgd_targeted(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+// Square attack (Andriushchenko et al. 2020), score-based, forward passes only: random
+// square-shaped updates at the eps boundary, kept when they lower the margin
+// m_n = z_y - max_{j != y} z_j (targeted: max_{j != t} z_j - z_t; other objectives: -l_n),
+// side s = round(sqrt(p H W)) with p from the paper's schedule of opt.p_init, at most
+// opt.queries model evaluations per sample.
+// requires: x [N, C, H, W]; queries >= 1; 0 < p_init <= 1.
+// ensures:  Result::queries: the forward passes each sample used (0 when fooled on x0).
+Result square(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+
+// DeepFool (Moosavi-Dezfooli, Fawzi, Frossard 2016), minimal perturbation, no eps-ball. Per
+// iteration i (at most opt.steps), for a sample still classified as y, with
+// w_k = grad f_k(x_i) - grad f_y(x_i) and f'_k = f_k(x_i) - f_y(x_i) over the classes k != y:
+//   L2:    l = argmin_k |f'_k| / ||w_k||_2,  r_i = |f'_l| / ||w_l||_2^2 w_l
+//   L-inf: l = argmin_k |f'_k| / ||w_k||_1,  r_i = |f'_l| / ||w_l||_1 sign(w_l)
+//   r = r + r_i,  x_{i+1} = clip_[0,1](x0 + (1 + opt.overshoot) r)
+// On an affine classifier one iteration lands on the closest decision boundary exactly.
+// requires: classification, untargeted; K >= 2.
+// ensures:  Result::queries: iterations per sample (each: one forward and K input-gradient
+//           backward passes).
+Result deepfool(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+
+// Carlini-Wagner L2 (Carlini & Wagner 2017). x' = (tanh(w) + 1) / 2 (always in [0, 1]),
+// w_0 = atanh((2 x0 - 1)(1 - 1e-6)); minimises per sample
+//   ||x' - x0||_2^2 + c_n f6(x'),  f6 = max(z_y - max_{i != y} z_i, -kappa)
+//                                  (targeted: max(max_{i != t} z_i - z_t, -kappa))
+// with Adam (lr opt.cw_lr, opt.steps steps) from w_0, for opt.cw_search values of c_n found by
+// binary search from opt.cw_c (x10 while no success has bounded it from above). Keeps the
+// successful x' of least L2 distance; a sample never fooled keeps x0.
+// requires: classification; steps >= 1, cw_search >= 1, cw_c > 0, cw_lr > 0, cw_kappa >= 0.
+Result carlini_wagner(const Model& model, const Tensor& x, const Tensor& y,
+                      const Options& opt = {});
+
+// JSMA, the Jacobian-based saliency map attack (Papernot et al. 2016), targeted, increasing
+// pixels (theta = +1) in pairs. Per iteration, with Z the logits, a_i = dZ_t/dx_i and
+// b_i = sum_{j != t} dZ_j/dx_i over the search domain G (elements not yet changed, below 1):
+//   (p, q) = argmax_{p < q in G, a_p + a_q > 0, b_p + b_q < 0} (a_p + a_q) |b_p + b_q|,
+//   x_p = x_q = 1, G = G \ {p, q}
+// until f predicts t, no pair qualifies, or the next pair would exceed
+// floor(jsma_gamma D) changed elements (the L0 budget). Two input-gradient backward passes per
+// iteration.
+// requires: classification with opt.target_mode != None.
+// ensures:  l0 <= floor(jsma_gamma D); Result::queries: iterations per sample.
+Result jsma(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+
+// A universal adversarial perturbation: one v [1, C, H, W] for a whole data set.
+struct Universal {
+  Tensor v;            // on the CPU, dtype of x, ||v|| <= eps in opt.norm
+  double fooling = 0;  // classification: fraction with f(x + v) != f(x) in argmax;
+                       // otherwise the objective's success rate on x + v
+  double score = 0;    // mean objective score on clip(x + v) against y (accuracy, pixel acc.)
+  int passes = 0;      // passes over the data made
+};
+// Classification (untargeted): Moosavi-Dezfooli et al. 2017, Algorithm 1. For each sample x_i
+// (in an order shuffled by opt.seed) not yet fooled by v: the DeepFool perturbation r_i of
+// clip(x_i + v) (opt.steps iterations, opt.overshoot), then v = P_eps(v + r_i) (L-inf: clip to
+// [-eps, eps]; L2: scale onto the ball); passes end once the fooling rate reaches
+// 1 - opt.uap_delta, or after `passes`.
+// Any other objective (segmentation: Metzen et al. 2017): stochastic sign-gradient ascent on
+// the batch-summed loss, v = clip_[-eps, eps](v + alpha sign(dL/dv)) per batch with
+// L = sum_n l_n(f(clip(x_n + v))), for `passes` passes (L-inf only).
+// requires: x [N, C, H, W] and y on the CPU (the whole set); model in eval mode on dev; batch
+//           >= 1; passes >= 1.
+Universal universal_perturbation(const Model& model, const Tensor& x, const Tensor& y,
+                                 const Options& opt, int passes, int64_t batch, Device dev);
+
+// TRADES (Zhang et al. 2019): the per-sample KL(f(x) || f(x')) between the softmax of the
+// clean logits p = softmax(clean) and of the adversarial ones, sum_k p_k (log p_k -
+// log softmax(adv)_k), differentiable in both.
+// requires: clean and adv logits [N, K] of the same shape. ensures: [N].
+Tensor trades_kl(const Tensor& clean, const Tensor& adv);
+// TRADES' inner maximisation: x_adv = argmax over the L-inf eps-ball of KL(f(x) || f(x_adv)),
+// by PGD (opt.steps steps of opt.alpha, from a uniform random start in the ball; the paper
+// starts at x + 0.001 N(0, I)) on the custom objective l_n = trades_kl(f(x)_n, f(x')_n) with
+// f(x) fixed (detached). Same requirements as pgd_linf on x; no labels needed.
+// ensures: x_adv in [0, 1] and within eps of x, no history.
+Tensor trades_example(const Model& model, const Tensor& x, const Options& opt);
+
+// One stage of an AutoAttack run: the attack, the samples it was run on (those still robust),
+// the samples still robust after it, and the model evaluations it spent.
+struct AutoAttackStage {
+  std::string name;
+  int64_t attacked = 0, robust = 0, queries = 0;
+};
+// The name under which autoattack reports: FAB-T is not implemented, so the standard sequence
+// runs without it and says so.
+constexpr const char* kAutoAttackName = "AutoAttack (no FAB)";
+// AutoAttack, "standard" version (Croce & Hein 2020) without FAB-T: APGD-CE, then APGD-T (the
+// targeted DLR loss, opt.target_classes targets), then Square (opt.queries queries), each run
+// only on the samples that every earlier attack left robust, in opt.norm with eps. The
+// standard settings are steps 100, restarts 1, target_classes 9, queries 5000, p_init 0.8
+// (the CLI's defaults for --method autoattack); this function uses opt as given.
+// requires: classification, untargeted; K >= 4; x [N, C, H, W].
+// ensures:  per sample, x_adv of the stage that fooled it (x0 for samples robust to all and
+//           for those misclassified already); Result::queries sums the stages; stages (when
+//           given) receives one entry per stage.
+Result autoattack(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {},
+                  std::vector<AutoAttackStage>* stages = nullptr);
+
+// APGD's checkpoints w_1 < w_2 < ... <= steps (w_0 = 0 left out), as above.
+std::vector<int> apgd_checkpoints(int steps);
+// Square's fraction of pixels p at iteration `it` of `budget` (the paper's piecewise constant
+// schedule, the iteration rescaled to 10000).
+double square_p(double p_init, int it, int budget);
+
+// The difference of logits ratio (Croce & Hein 2020), per sample, differentiable in logits:
+//   untargeted  DLR = -(z_y - max_{i != y} z_i) / (z_pi1 - z_pi3 + 1e-12)
+//   targeted    DLR = -(z_y - z_t) / (z_pi1 - (z_pi3 + z_pi4) / 2 + 1e-12)
+// with pi the classes sorted by decreasing logit. Ascending it moves the sample off y.
+// requires: logits [N, K] floating, K >= 3 (targeted K >= 4); y and target int64 [N].
+// ensures:  [N] in the logits' dtype and device.
+Tensor dlr_loss(const Tensor& logits, const Tensor& y, const Tensor& target = Tensor());
+
 // requires: mode != None; x, y as for a classification attack; for Given, 0 <= cls < K.
 // ensures:  int64 [N] targets on the CPU. Random draws from gen (advancing it) and never returns
 //           y; LeastLikely is argmin f(x) over the classes (one forward pass, no gradient).
@@ -140,7 +299,8 @@ Tensor choose_targets(const Model& model, const Tensor& x, const Tensor& y, Targ
                       int64_t cls, Generator& gen);
 
 // Names accepted by run(): "fgsm", "bim", "pgd", "pgd-l2", "mifgsm", "targeted", "onepixel",
-// "noise" (the CLI's --method values).
+// "noise", "apgd" (APGD-CE, or DLR by opt.apgd_loss), "apgd-dlr", "apgd-t", "square",
+// "autoattack", "deepfool", "cw", "jsma" (the CLI's --method values).
 const std::vector<std::string>& method_names();
 // requires: method one of method_names() (else nabla::Error listing them).
 // ensures:  the attack of that name applied with opt.

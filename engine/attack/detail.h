@@ -56,6 +56,10 @@ Tensor predictions(const Run& run, const Tensor& out);
 //           that order (repeats allowed): labels, goal and targets gathered, N = samples.size().
 Run rows(const Run& run, const std::vector<int64_t>& samples);
 
+// ensures: the rows `samples` of t (any dtype; undefined stays undefined), in that order, on
+//          t's device.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& samples);
+
 // Binding an objective to a batch (objective.cpp): the label checks before the clean forward,
 // and the goal (targets, masks) after it.
 void check_labels(const char* name, const Objective& objective, const Tensor& x, const Tensor& y,
@@ -65,6 +69,15 @@ void bind(Run& run, const Tensor& clean_out, const Options& opt, Generator& gen)
 // requires: keep.size() == like.size(0).
 // ensures:  [N, 1, ..., 1] of like's dtype and device, 1 where keep[n], else 0 (a `where` mask).
 Tensor sample_mask(const std::vector<bool>& keep, const Tensor& like);
+
+// ensures: {1, ..., x.dim() - 1}, the per-sample reduction dims of a batch x [N, ...].
+std::vector<int64_t> sample_dims_of(const Tensor& x);
+
+// Random starts (attack.cpp). ensures: x0 + U(-eps, eps) per element, projected onto the L-inf
+// ball and [0, 1]; draws from gen.
+Tensor linf_start(const Run& run, double eps, Generator& gen);
+// ensures: uniform in the L2 ball of radius eps around x0, clipped to [0, 1]; draws from gen.
+Tensor l2_start(const Run& run, double eps, Generator& gen);
 
 // requires: x_adv shaped like run.x0. ensures: the Result (predictions, success, score, norms).
 Result finish(const Run& run, const Model& model, const Tensor& x_adv);

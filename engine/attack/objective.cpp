@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include <nabla/autograd.h>
 #include <nabla/error.h>
@@ -170,15 +171,6 @@ Tensor choose_targets_from(const char* name, const Tensor& logits, const std::ve
   return from_vector<int64_t>(t, {N});
 }
 
-// The rows `samples` of t (any dtype), in that order; undefined stays undefined.
-Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& samples) {
-  if (!t.defined()) return t;
-  std::vector<Tensor> parts;
-  parts.reserve(samples.size());
-  for (int64_t n : samples) parts.push_back(t.slice(n, n + 1));
-  return parts.size() == 1 ? parts[0].contiguous() : concat(parts, 0);
-}
-
 // A custom loss's l_n, checked: floating [N] that depends on the output.
 Tensor custom_losses(const Run& run, const Tensor& out) {
   const Tensor l = run.objective.custom_loss()(out, run.y);
@@ -190,6 +182,30 @@ Tensor custom_losses(const Run& run, const Tensor& out) {
 }
 
 }  // namespace
+
+// The rows `samples` of t (any dtype), in that order; undefined stays undefined.
+Tensor gather_rows(const Tensor& t, const std::vector<int64_t>& samples) {
+  if (!t.defined()) return t;
+  if (is_floating(t.dtype())) {
+    std::vector<Tensor> parts;
+    parts.reserve(samples.size());
+    for (int64_t n : samples) parts.push_back(t.slice(n, n + 1));
+    return parts.size() == 1 ? parts[0].contiguous() : concat(parts, 0);
+  }
+  // concat takes floating tensors only: labels and masks (int64) are gathered row by row on the
+  // host, as bytes.
+  const Tensor src = t.to(Device::cpu()).contiguous();
+  Shape s = src.shape();
+  s[0] = int64_t(samples.size());
+  Tensor out = empty(s, src.dtype());
+  const size_t row =
+      size_t(src.numel() / std::max<int64_t>(src.size(0), 1)) * dtype_size(src.dtype());
+  const auto* from = static_cast<const unsigned char*>(src.raw_data());
+  auto* to = static_cast<unsigned char*>(out.raw_data());
+  for (size_t k = 0; k < samples.size(); ++k)
+    std::memcpy(to + k * row, from + size_t(samples[k]) * row, row);
+  return out.to(t.device());
+}
 
 void check_labels(const char* name, const Objective& objective, const Tensor& x, const Tensor& y,
                   const Options& opt) {

@@ -45,6 +45,36 @@ Tensor attack_step_linf(const Tensor& x, const Tensor& g, const Tensor& x0, doub
   return y;
 }
 
+Tensor attack_step_apgd_linf(const Tensor& x, const Tensor& xp, const Tensor& g, const Tensor& x0,
+                             const Tensor& eta, double a, double eps, double lo, double hi) {
+  const char* op = "attack_step_apgd_linf";
+  check_step_args(op, x, g, x0, 0, eps, lo, hi);
+  check_same(op, {&x, &xp});
+  NABLA_CHECK(xp.shape() == x.shape(), op, ": xp must be shaped like x ", x.str(), ", got ",
+              xp.str());
+  NABLA_CHECK(x.dim() >= 1, op, ": x needs a batch dim, got x ", x.str());
+  NABLA_CHECK(a >= 0 && a <= 1, op, ": the momentum weight a must be in [0, 1], got ", a, " for x ",
+              x.str());
+  const int64_t N = x.size(0), D = N > 0 ? x.numel() / N : 0;
+  NABLA_CHECK(eta.defined() && is_floating(eta.dtype()) && eta.shape() == Shape{N} &&
+                  eta.device() == x.device(),
+              op, ": eta must be a floating [", N, "] tensor on x's device, for x ", x.str(),
+              ", got ", eta.defined() ? eta.str() : std::string("an undefined tensor"));
+  Tensor xc = x.detach().contiguous(), pc = xp.detach().contiguous(), gc = g.detach().contiguous();
+  Tensor x0c = x0.detach().contiguous(), ec = eta.detach().to(x.dtype()).contiguous();
+  for (double e : ec.to(Device::cpu()).to_vector<double>())
+    NABLA_CHECK(e >= 0, op, ": every step size eta_n must be >= 0, got ", e, " for x ", x.str());
+  Tensor y = new_like(xc, xc.shape());
+  dispatch_floating(xc, op, [&](auto t) {
+    using T = decltype(t);
+    const auto step = NABLA_KERNEL(xc.device(), attack_step_apgd_linf<T>);
+    step(xc.data<T>(), pc.data<T>(), gc.data<T>(), x0c.data<T>(), ec.data<T>(), y.data<T>(), N, D,
+         T(a), T(1 - a), T(eps), T(lo), T(hi));
+  });
+  count_kernel("attack_step_apgd_linf");
+  return y;
+}
+
 Tensor attack_step_l2(const Tensor& x, const Tensor& g, const Tensor& x0, double alpha, double eps,
                       double lo, double hi) {
   const char* op = "attack_step_l2";

@@ -57,6 +57,31 @@ void attack_step_linf(const T* x, const T* g, const T* x0, T* y, int64_t n, T al
 }
 
 template <typename T>
+void attack_step_apgd_linf(const T* x, const T* xp, const T* g, const T* x0, const T* eta, T* y,
+                           int64_t N, int64_t D, T a, T b, T eps, T lo, T hi) {
+  // One element per iteration; (n, i) collapsed so that batch 1 splits across threads too.
+#pragma omp parallel for collapse(2) schedule(static) if (N * D > kParallelMin)
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < D; ++i) {
+      const int64_t k = n * D + i;
+      const T s = T((g[k] > T(0)) - (g[k] < T(0)));
+      const T lower = x0[k] - eps, upper = x0[k] + eps;
+      T z = x[k] + eta[n] * s;
+      z = z < lower ? lower : z;
+      z = z > upper ? upper : z;
+      z = z < lo ? lo : z;
+      z = z > hi ? hi : z;
+      const T d1 = z - x[k], d2 = x[k] - xp[k];
+      T t = std::fma(b, d2, std::fma(a, d1, x[k]));
+      t = t < lower ? lower : t;
+      t = t > upper ? upper : t;
+      t = t < lo ? lo : t;
+      t = t > hi ? hi : t;
+      y[k] = t;
+    }
+}
+
+template <typename T>
 void attack_l2_sq_norms(const T* g, double* gsq, int64_t N, int64_t D) {
   chunked_sq_sums(N, D, gsq, [&](int64_t n, int64_t i) { return g[n * D + i]; });
 }

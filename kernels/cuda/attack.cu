@@ -14,6 +14,7 @@
 //
 // Kernels (version 1 of each):
 //   linf_step_kernel     one thread per element, grid-stride
+//   apgd_linf_kernel     one thread per element, grid-stride; the sample's step eta[k / D]
 //   l2_sq_norm_kernel    one block per (sample n, chunk c) of kAttackNormChunk elements: the
 //                        block stages double(g) of the chunk in shared memory (coalesced),
 //                        then thread 0 sums it in index order with fma, which is the recipe's
@@ -68,6 +69,31 @@ __global__ void linf_step_kernel(const T* x, const T* __restrict__ g, const T* _
     T t = x[k] + mul_rn(alpha, s);             // alpha*s exact: the add is the only rounding
     const T lower = x0[k] - eps, upper = x0[k] + eps;
     // Selections, not fminf/fmaxf: a NaN t stays NaN, as on the CPU.
+    t = t < lower ? lower : t;
+    t = t > upper ? upper : t;
+    t = t < lo ? lo : t;
+    t = t > hi ? hi : t;
+    y[k] = t;
+  }
+}
+
+// y may alias x (not xp): each element is read and written by one thread.
+template <typename T>
+__global__ void apgd_linf_kernel(const T* x, const T* __restrict__ xp, const T* __restrict__ g,
+                                 const T* __restrict__ x0, const T* __restrict__ eta, T* y,
+                                 int64_t n, int64_t D, T a, T b, T eps, T lo, T hi) {
+  for (int64_t k = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; k < n;
+       k += int64_t(gridDim.x) * blockDim.x) {
+    const T gv = g[k], xv = x[k];
+    const T s = T((gv > T(0)) - (gv < T(0)));
+    const T lower = x0[k] - eps, upper = x0[k] + eps;
+    T z = xv + mul_rn(eta[k / D], s);  // eta*s exact: the add is the only rounding
+    z = z < lower ? lower : z;
+    z = z > upper ? upper : z;
+    z = z < lo ? lo : z;
+    z = z > hi ? hi : z;
+    const T d1 = z - xv, d2 = xv - xp[k];
+    T t = fma_rn(b, d2, fma_rn(a, d1, xv));
     t = t < lower ? lower : t;
     t = t > upper ? upper : t;
     t = t < lo ? lo : t;
@@ -189,6 +215,16 @@ void attack_step_linf(const T* x, const T* g, const T* x0, T* y, int64_t n, T al
   if (n == 0) return;
   linf_step_kernel<T>
       <<<blocks_for(n), kThreads, 0, current_stream()>>>(x, g, x0, y, n, alpha, eps, lo, hi);
+  CUDA_CHECK_LAUNCH();
+}
+
+template <typename T>
+void attack_step_apgd_linf(const T* x, const T* xp, const T* g, const T* x0, const T* eta, T* y,
+                           int64_t N, int64_t D, T a, T b, T eps, T lo, T hi) {
+  const int64_t n = N * D;
+  if (n == 0) return;
+  apgd_linf_kernel<T><<<blocks_for(n), kThreads, 0, current_stream()>>>(x, xp, g, x0, eta, y, n, D,
+                                                                        a, b, eps, lo, hi);
   CUDA_CHECK_LAUNCH();
 }
 
