@@ -21,5 +21,5 @@ for t in "${tests[@]}"; do targets+=(--target "$t"); done
 cmake --build "$build" -j "$(nproc)" "${targets[@]}"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
-regex="^($(IFS='|'; echo "${tests[*]}")): |^fuzz regressions"
+regex="^($(IFS='|'; echo "${tests[*]}")):|^fuzz regressions"
 ctest --test-dir "$build" --output-on-failure -j "$(nproc)" -R "$regex"
