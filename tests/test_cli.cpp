@@ -1061,7 +1061,7 @@ TEST_CASE("segment attack and saliency --device cuda: the GPU reports the CPU's 
   std::filesystem::remove_all(out);
 }
 
-TEST_CASE("nabla attack: apgd, square, autoattack, deepfool, cw; robustness check; --adv trades") {
+TEST_CASE("nabla attack: apgd, square, autoattack, deepfool, cw, robustness check, --adv trades") {
   if (!have_fashion_mnist()) return;
   const std::string dir = scratch("attacks2");
   std::filesystem::remove_all(dir);
