@@ -39,7 +39,6 @@ struct ConvNet {
   }
 };
 
-
 // A 4-class task on 8x8 images, 0.5 + 0.08 P_c + U(-0.1, 0.1) with fixed random +-1 patterns
 // P_c, and the ConvNet trained on it (150 Adam steps, about 0.1 s).
 struct PatternTask {
