@@ -454,7 +454,8 @@ double boundary_distance(const Tensor& W, const Tensor& b, const Tensor& xn, int
 
 }  // namespace
 
-TEST_CASE("deepfool: on an affine model, one step to the closest boundary, times 1 + overshoot") {
+TEST_CASE(
+    "deepfool: on an affine model, one step 1e-4 past the closest boundary, times 1 + overshoot") {
   // 4 classes over 3 x 3 images; x near mid-grey and small weights, so nothing clips.
   Generator g(41);
   const Tensor W = rand({4, 9}, DType::Float64, Device::cpu(), &g, -1, 1);
@@ -481,16 +482,42 @@ TEST_CASE("deepfool: on an affine model, one step to the closest boundary, times
       const double d = boundary_distance(W, b, x.slice(n, n + 1), yv[size_t(n)], l2);
       CHECK(r.success[size_t(n)]);
       CHECK(r.queries[size_t(n)] == 1);
-      CHECK((l2 ? r.l2[size_t(n)] : r.linf[size_t(n)]) == doctest::Approx(1.02 * d).epsilon(1e-9));
+      CHECK((l2 ? r.l2[size_t(n)] : r.linf[size_t(n)]) ==
+            doctest::Approx(1.02 * (d + at::kDeepFoolPad)).epsilon(1e-9));
     }
-    // overshoot 0 lands on the boundary itself: the distance is exactly d.
+    // overshoot 0: the step ends kDeepFoolPad past the boundary, in the attack's norm.
     o.overshoot = 0;
     o.steps = 1;
     const at::Result r0 = at::deepfool(affine(W, b), x, y, o);
     for (int64_t n = 0; n < 5; ++n) {
       const double d = boundary_distance(W, b, x.slice(n, n + 1), yv[size_t(n)], l2);
-      CHECK((l2 ? r0.l2[size_t(n)] : r0.linf[size_t(n)]) == doctest::Approx(d).epsilon(1e-9));
+      CHECK((l2 ? r0.l2[size_t(n)] : r0.linf[size_t(n)]) ==
+            doctest::Approx(d + at::kDeepFoolPad).epsilon(1e-9));
+      CHECK(r0.success[size_t(n)]);
     }
+  }
+}
+
+TEST_CASE("deepfool: a boundary whose step the clip to [0, 1] cuts is still crossed") {
+  // f_0 = 0, f_1 = -x_0 + x_1 - 0.6 at x = (0, 0.5): class 0 by a margin of 0.1. The step to
+  // the boundary wants x_0 < 0, so the clip keeps half of it and the margin halves per
+  // iteration, positive forever; only the 1e-4 of each step carries the sample across.
+  const Tensor W = tensor({0, 0, -1, 1}, {2, 2}, DType::Float64);
+  const Tensor b = tensor({0, -0.6}, {2}, DType::Float64);
+  const Tensor x = tensor({0, 0.5}, {1, 1, 1, 2}, DType::Float64);
+  const Tensor y = tensor({0}, {1}, DType::Int64);
+  for (at::Norm norm : {at::Norm::L2, at::Norm::Linf}) {
+    CAPTURE(norm == at::Norm::L2);
+    at::Options o;
+    o.norm = norm;
+    o.steps = 20;
+    const at::Result r = at::deepfool(affine(W, b), x, y, o);
+    CHECK(r.success[0]);
+    CHECK(r.queries[0] < 20);
+    const std::vector<double> xa = r.x_adv.to_vector<double>();
+    CHECK(xa[0] == 0.0);
+    CHECK(xa[1] > 0.5);
+    CHECK(xa[1] < 0.7);
   }
 }
 

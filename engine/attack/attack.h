@@ -192,14 +192,19 @@ Result square(const Model& model, const Tensor& x, const Tensor& y, const Option
 // DeepFool (Moosavi-Dezfooli, Fawzi, Frossard 2016), minimal perturbation, no eps-ball. Per
 // iteration i (at most opt.steps), for a sample still classified as y, with
 // w_k = grad f_k(x_i) - grad f_y(x_i) and f'_k = f_k(x_i) - f_y(x_i) over the classes k != y:
-//   L2:    l = argmin_k |f'_k| / ||w_k||_2,  r_i = |f'_l| / ||w_l||_2^2 w_l
-//   L-inf: l = argmin_k |f'_k| / ||w_k||_1,  r_i = |f'_l| / ||w_l||_1 sign(w_l)
+//   L2:    l = argmin_k |f'_k| / ||w_k||_2,  r_i = (|f'_l| / ||w_l||_2 + 1e-4) w_l / ||w_l||_2
+//   L-inf: l = argmin_k |f'_k| / ||w_k||_1,  r_i = (|f'_l| / ||w_l||_1 + 1e-4) sign(w_l)
 //   r = r + r_i,  x_{i+1} = clip_[0,1](x0 + (1 + opt.overshoot) r)
-// On an affine classifier one iteration lands on the closest decision boundary exactly.
+// The 1e-4 (kDeepFoolPad) is the authors' code's: each step goes 1e-4 past the linearised
+// boundary. Without it a sample whose step is cut by the clip to [0, 1] creeps toward the
+// boundary and stalls just short of it: on a 2-epoch FashionCNN, 33% of 200 test images
+// were still unfooled after 50 iterations without the pad and none with it.
+// On an affine classifier one iteration lands 1e-4 past the closest decision boundary.
 // requires: classification, untargeted; K >= 2.
 // ensures:  Result::queries: iterations per sample (each: one forward and K input-gradient
 //           backward passes).
 Result deepfool(const Model& model, const Tensor& x, const Tensor& y, const Options& opt = {});
+inline constexpr double kDeepFoolPad = 1e-4;
 
 // Carlini-Wagner L2 (Carlini & Wagner 2017). x' = (tanh(w) + 1) / 2 (always in [0, 1]),
 // w_0 = atanh((2 x0 - 1)(1 - 1e-6)); minimises per sample

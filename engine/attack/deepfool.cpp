@@ -87,8 +87,8 @@ Result deepfool(const Model& model, const Tensor& x, const Tensor& y, const Opti
       for (int64_t i = 0; i < D; ++i) {
         const size_t e = size_t(n * D + i);
         const double w = J[size_t(l)][e] - J[size_t(yn)][e];
-        r[e] += l2 ? best_f / (best_norm * best_norm) * w
-                   : best_f / best_norm * double((w > 0) - (w < 0));
+        r[e] += l2 ? (best_f / best_norm + kDeepFoolPad) / best_norm * w
+                   : (best_f / best_norm + kDeepFoolPad) * double((w > 0) - (w < 0));
         cur[e] = std::min(1.0, std::max(0.0, x0[e] + (1 + opt.overshoot) * r[e]));
       }
     }
