@@ -21,7 +21,9 @@ APGD-T and Square, the sequence `nabla attack --method autoattack` runs). Needs 
 torch and torchattacks, e.g. a virtual environment from PyPI (never the engine's build).
 The bar: within 1 point for the deterministic attacks (DeepFool) and 2 for the randomised
 ones. torchattacks' CW has no binary search over c, so both run at c = 1 (nabla:
---cw-search 1 --cw-c 1).
+--cw-search 1 --cw-c 1). DeepFool is also compared with a PyTorch transcription of the
+authors' algorithm (deepfool_authors below), which torchattacks departs from: it drops the
+1e-4 that carries each step past the boundary and applies the overshoot to each step.
 """
 import argparse
 import json
@@ -59,6 +61,38 @@ def torch_attack(checkpoint, method, eps, alpha, steps, n, data):
     return clean / len(x), adv / len(x)
 
 
+def deepfool_authors(checkpoint, a, steps=50, overshoot=0.02):
+    """DeepFool L2 as Moosavi-Dezfooli et al.'s code runs it, with the clip to [0, 1] that nabla
+    adds: per image, r_i = (|f'_l| / ||w_l|| + 1e-4) w_l / ||w_l||, r = r + r_i, and the next point
+    is clip(x0 + (1 + overshoot) r). The adversarial accuracy nabla's `deepfool` must match."""
+    net = FashionCNN()
+    net.load_state_dict(load_safetensors(checkpoint), strict=True)
+    net.eval()
+    x, y = load_split(a.data, "test")
+    x, y = x[:a.n], y[:a.n]
+    robust = 0
+    for i in range(len(x)):
+        x0, label = x[i:i + 1].double(), int(y[i])
+        r, cur = torch.zeros_like(x0), x0.clone()
+        for _ in range(steps):
+            xi = cur.float().requires_grad_(True)
+            f = net(xi)[0]
+            if int(f.argmax()) != label:
+                break
+            jac = torch.stack([torch.autograd.grad(f[k], xi, retain_graph=True)[0][0]
+                               for k in range(f.numel())]).double()
+            w = (jac - jac[label]).flatten(1)
+            fd = (f.detach().double() - f[label].detach().double()).abs()
+            dist = fd / w.norm(dim=1)
+            dist[label] = float("inf")
+            k = int(dist.argmin())
+            r = r + ((dist[k] + 1e-4) * w[k] / w[k].norm()).view_as(x0)
+            cur = (x0 + (1 + overshoot) * r).clamp(0, 1)
+        with torch.no_grad():
+            robust += int(int(net(cur.float()).argmax(1)) == label)
+    return robust / len(x)
+
+
 def torchattacks_accuracy(checkpoint, method, a):
     import torchattacks  # only with --strong
 
@@ -89,20 +123,34 @@ def torchattacks_accuracy(checkpoint, method, a):
             torchattacks.Square(net, norm="Linf", eps=eps, n_queries=a.queries, seed=a.seed)])
     else:
         raise ValueError(method)
-    adv = succ = 0
+    adv = succ = adv_batched = 0
     for i in range(0, len(x), 250):
         xb, yb = x[i:i + 250], y[i:i + 250]
         xa = atk(xb, yb)
         with torch.no_grad():
-            pred = net(xa).argmax(1)
+            batched = net(xa).argmax(1)
+            # torchattacks' DeepFool decides each image alone (a forward pass of one image) and
+            # applies the overshoot to each step, not to the total, so it stops within float
+            # rounding of the decision boundary; a batch of 250 rounds the logits differently and
+            # flips many of those points back. Judge each image as the attack did.
+            pred = (torch.cat([net(xa[j:j + 1]) for j in range(len(xa))]).argmax(1)
+                    if method == "deepfool" else batched)
         adv += (pred == yb).sum().item()
         succ += (pred != yb).sum().item()
-    return adv / len(x), succ / len(x)
+        adv_batched += (batched == yb).sum().item()
+    return adv / len(x), succ / len(x), adv_batched / len(x)
+
+
+STRONG = ("apgd", "apgd-dlr", "apgd-t", "square", "deepfool", "cw", "autoattack")
 
 
 def strong(a):
+    bad = [m for m in a.methods.split(",") if m not in STRONG]
+    if bad:
+        sys.exit(f"attack_crosscheck.py: unknown --methods {','.join(bad)} (choose from "
+                 f"{','.join(STRONG)})")
     rows = []
-    for method in ("apgd", "apgd-dlr", "apgd-t", "square", "deepfool", "cw", "autoattack"):
+    for method in a.methods.split(","):
         cmd = [os.path.join(a.build_dir, "nabla"), "attack", "--checkpoint", a.checkpoint,
                "--method", method, "--eps", str(a.eps), "--n", str(a.n), "--show", "0",
                "--json", "--seed", str(a.seed), "--target-classes", "9",
@@ -118,14 +166,21 @@ def strong(a):
         if a.data != DEFAULT_DATA:
             cmd += ["--data", a.data]
         ours = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout)
-        t_adv, t_succ = torchattacks_accuracy(a.checkpoint, method, a)
+        t_adv, t_succ, t_adv_batched = torchattacks_accuracy(a.checkpoint, method, a)
         rows.append({"method": method, "eps": a.eps, "n": ours["n"],
                      "nabla_adv": ours["adv_accuracy"], "torchattacks_adv": t_adv,
+                     "torchattacks_adv_batched": t_adv_batched,
                      "diff_points": 100 * (ours["adv_accuracy"] - t_adv)})
         r = rows[-1]
+        extra = (f" (torchattacks judged in batches of 250: {t_adv_batched:.4f})"
+                 if t_adv_batched != t_adv else "")
+        if method == "deepfool":
+            r["authors_adv"] = deepfool_authors(a.checkpoint, a)
+            extra += (f"; the authors' algorithm in PyTorch: {r['authors_adv']:.4f}, "
+                      f"nabla - it = {100 * (r['nabla_adv'] - r['authors_adv']):+.2f} points")
         print(f"{r['method']:10s} eps={r['eps']} n={r['n']} adversarial accuracy: "
               f"nabla={r['nabla_adv']:.4f} torchattacks={r['torchattacks_adv']:.4f} "
-              f"diff={r['diff_points']:+.2f} points", flush=True)
+              f"diff={r['diff_points']:+.2f} points{extra}", flush=True)
     if a.json:
         import torchattacks
         print(json.dumps({"torch_version": torch.__version__,
@@ -147,6 +202,8 @@ def main():
                          "torchattacks")
     ap.add_argument("--queries", type=int, default=5000, help="--strong: Square's budget")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--methods", default=",".join(STRONG),
+                    help="--strong: comma-separated subset of " + ",".join(STRONG))
     a = ap.parse_args()
     if a.strong:
         strong(a)
