@@ -6,6 +6,14 @@
 //   fashioncnn_forward_backward    forward, loss and backward, no optimizer step
 //   fashioncnn_pgd10               PGD-10 (L-inf, eps 0.1, alpha 0.01, no random start, no early
 //                                  stop) on a batch of 256: ten input gradients and fused steps
+//   fashioncnn_apgd100             APGD-CE (L-inf, eps 0.1, 100 steps, one restart, no early
+//                                  stop) on a batch of 256 labelled with the model's own
+//                                  predictions, so that every image is attacked for every step,
+//                                  as torchattacks' APGD does within a run
+//   fashioncnn_square1000          Square (L-inf, eps 0.1, p_init 0.8, 1000 queries) on a
+//                                  batch of 256, forward passes only; fc2's bias for class 0 is
+//                                  raised by 100 and every label is 0, so that no image is
+//                                  fooled and every image spends all 1000 queries on both sides
 //   unet_train_step                U-Net (base 16, 6 classes), batch 8 of 64x64 random tiles:
 //                                  forward, per-pixel cross-entropy, backward, Adam step
 //   unet_pgd10                     PGD-10 through the segmentation objective (the summed
@@ -118,6 +126,58 @@ void pgd10(benchmark::State& state, Device d) {
     benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
   }
   state.SetItemsProcessed(state.iterations() * kPgdBatch);
+}
+
+constexpr int64_t kAttackBatch = 256;
+
+void apgd100(benchmark::State& state, Device d) {
+  Setup s(d);
+  s.net.eval();
+  Tensor x = rand({kAttackBatch, 1, 28, 28}, DType::Float32, Device::cpu(), &s.gen).to(d);
+  Tensor y;
+  {
+    NoGradGuard ng;
+    y = argmax(s.net(x), 1);
+  }
+  attack::Options opt;
+  opt.eps = 0.1;
+  opt.steps = 100;
+  opt.early_stop = false;
+  opt.apgd_loss = attack::ApgdLoss::CE;
+  const attack::Model model = [&](const Tensor& xb) { return s.net(xb); };
+  for (auto _ : state) {
+    attack::Result r = attack::apgd(model, x, y, opt);
+    benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
+  }
+  state.SetItemsProcessed(state.iterations() * kAttackBatch);
+}
+
+void square1000(benchmark::State& state, Device d) {
+  Setup s(d);
+  s.net.eval();
+  {
+    Tensor b = s.net.fc2->bias.to(Device::cpu()).clone();
+    b.data<float>()[0] += 100.0f;
+    copy_(s.net.fc2->bias, b);
+  }
+  Tensor x = rand({kAttackBatch, 1, 28, 28}, DType::Float32, Device::cpu(), &s.gen).to(d);
+  Tensor y = zeros({kAttackBatch}, DType::Int64).to(d);
+  attack::Options opt;
+  opt.eps = 0.1;
+  opt.queries = 1000;
+  opt.p_init = 0.8;
+  const attack::Model model = [&](const Tensor& xb) { return s.net(xb); };
+  double queries = 0;
+  for (auto _ : state) {
+    attack::Result r = attack::square(model, x, y, opt);
+    queries = 0;
+    for (int64_t q : r.queries) queries += double(q);
+    benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
+  }
+  if (queries != double(kAttackBatch) * opt.queries)
+    state.SkipWithError("square1000: an image was fooled, so not every query was spent");
+  state.counters["queries_per_image"] = queries / double(kAttackBatch);
+  state.SetItemsProcessed(state.iterations() * kAttackBatch);
 }
 
 struct UNetSetup {
@@ -288,6 +348,12 @@ void register_all(Device d, const std::string& suffix) {
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_fashioncnn_pgd10" + suffix).c_str(), pgd10, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_fashioncnn_apgd100" + suffix).c_str(), apgd100, d)
+      ->Unit(benchmark::kMillisecond)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark(("BM_fashioncnn_square1000" + suffix).c_str(), square1000, d)
       ->Unit(benchmark::kMillisecond)
       ->UseRealTime();
   benchmark::RegisterBenchmark(("BM_unet_train_step" + suffix).c_str(), unet_train_step, d)

@@ -14,6 +14,15 @@ Workloads:
   fashioncnn_pgd10           PGD-10 on a batch of 256 (L-inf, eps 0.1, alpha 0.01, no random
                              start): ten input gradients (no weight gradients) and projected
                              sign steps; items = attacked images
+  fashioncnn_apgd100         APGD-CE (L-inf, eps 0.1, 100 steps, one restart) on a batch of 256
+                             labelled with the model's own predictions, against torchattacks.APGD
+                             (every image is attacked for every step on both sides); items =
+                             attacked images
+  fashioncnn_square1000      Square (L-inf, eps 0.1, p_init 0.8, 1000 queries) on a batch of 256,
+                             against torchattacks.Square; fc2's bias for class 0 is raised by 100
+                             and every label is 0, so no image is fooled and each spends the whole
+                             budget (torchattacks: 1 + 1000 forward passes, nabla: 1000)
+                             These two need torchattacks (PyPI); without it they are skipped.
   unet_train_step            U-Net (milesial/Pytorch-UNet's UNet, base 16, 6 classes), batch 8 of
                              64x64 random tiles: per-pixel cross-entropy, backward, Adam step
   unet_pgd10                 PGD-10 on the summed per-pixel CE (eps 0.01, alpha 0.0025) of a
@@ -55,7 +64,7 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step",
+             "fashioncnn_pgd10", "fashioncnn_apgd100", "fashioncnn_square1000", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step",
              "aae_step", "cyclegan_iteration", "pix2pix_iteration"]
 
 
@@ -139,6 +148,34 @@ def torch_rates(threads, min_time, device, only=None):
                 xa = torch.min(torch.max(xa + 0.01 * g.sign(), xp - 0.1), xp + 0.1).clamp(0, 1)
         net.train()
         return xa[0, 0, 0, 0].item()
+
+    try:
+        import torchattacks
+    except ImportError:
+        torchattacks = None
+    attack_workloads = {}
+    if torchattacks is not None:
+        anet = FashionCNN().to(device).eval()
+        xa0 = torch.rand(256, 1, 28, 28, device=device)
+        with torch.no_grad():
+            ya0 = anet(xa0).argmax(1)
+        apgd = torchattacks.APGD(anet, norm="Linf", eps=0.1, steps=100, n_restarts=1,
+                                 loss="ce", seed=0)
+
+        snet = FashionCNN().to(device).eval()
+        with torch.no_grad():
+            snet.fc2.bias[0] += 100.0
+        ys0 = torch.zeros(256, dtype=torch.long, device=device)
+        square = torchattacks.Square(snet, norm="Linf", eps=0.1, n_queries=1000, n_restarts=1,
+                                     p_init=0.8, seed=0)
+
+        def apgd100():
+            return apgd(xa0, ya0)[0, 0, 0, 0].item()
+
+        def square1000():
+            return square(xa0, ys0)[0, 0, 0, 0].item()
+
+        attack_workloads = {"fashioncnn_apgd100": apgd100, "fashioncnn_square1000": square1000}
 
     from torch_unet import UNet
 
@@ -241,8 +278,8 @@ def torch_rates(threads, min_time, device, only=None):
            "unet_train_step": unet_train_step, "unet_pgd10": unet_pgd10,
            "unet_candidates": unet_candidates, "dcgan_step": dcgan_step,
            "aae_step": aae_step, "cyclegan_iteration": cyclegan_iteration,
-           "pix2pix_iteration": pix2pix_iteration}
-    batch_of = {"fashioncnn_pgd10": 256, "unet_train_step": 8, "unet_pgd10": 8,
+           "pix2pix_iteration": pix2pix_iteration, **attack_workloads}
+    batch_of = {"fashioncnn_pgd10": 256, "fashioncnn_apgd100": 256, "fashioncnn_square1000": 256, "unet_train_step": 8, "unet_pgd10": 8,
                 "unet_candidates": 243, "aae_step": 100, "cyclegan_iteration": 1,
                 "pix2pix_iteration": 1}
     rates = {}
@@ -373,6 +410,17 @@ def main():
     for w in only:
         if w not in WORKLOADS:
             sys.exit(f"compare_pytorch: --only {w}: not one of {', '.join(WORKLOADS)}")
+    attacks = {"fashioncnn_apgd100", "fashioncnn_square1000"}
+    try:
+        import torchattacks  # noqa: F401
+    except ImportError:
+        if attacks & set(only):
+            sys.exit("compare_pytorch: fashioncnn_apgd100 and fashioncnn_square1000 compare "
+                     "against torchattacks, which this Python lacks (pip install torchattacks "
+                     "in a virtual environment)")
+        print("compare_pytorch: no torchattacks here, skipping fashioncnn_apgd100 and "
+              "fashioncnn_square1000", file=sys.stderr)
+        only = only or [w for w in WORKLOADS if w not in attacks]
     ours = nabla_rates(a.build_dir, a.threads, a.min_time, a.device, only)
     theirs, version = torch_rates(a.threads, a.min_time, a.device, only)
     rows = []
