@@ -34,18 +34,22 @@
 
 namespace {
 
-// OpenMP threads sleep at once when they wait, unless the user chose a policy. With the runtimes'
-// default (libgomp spins 300000 iterations at every barrier, libomp 200 ms) two threads on a
-// machine that is busy with other work ran the FashionCNN train step 5x slower than with passive
-// waiting; see docs/benchmarks.md, "OpenMP under load". libgomp reads OMP_WAIT_POLICY once, when
-// it is loaded, before main: so the variable is set and the program runs itself again (execv of
-// /proc/self/exe, same pid and arguments). Setting OMP_WAIT_POLICY, GOMP_SPINCOUNT or
-// KMP_BLOCKTIME to anything keeps the runtime's own behaviour; when execv fails, nabla runs on
-// with the runtime's defaults.
+// OpenMP threads spin only briefly when they wait, unless the user chose a policy. With
+// libgomp's default (300000 spin iterations at every barrier) two threads on a 2-core machine
+// that also runs one other busy process took the FashionCNN train step from 15 ms to 126 ms; with
+// OMP_WAIT_POLICY=passive (sleep at once) the busy case fell to 28 ms but the quiet one rose to
+// 29 ms, since every parallel region then wakes its threads through the kernel. GOMP_SPINCOUNT=1000
+// gave 16 ms quiet and 31 ms busy: close to the best of both (docs/benchmarks.md, "OpenMP under
+// load"). KMP_BLOCKTIME=0 asks clang's libomp, which ignores GOMP_SPINCOUNT, to sleep at once.
+// libgomp reads its variables once, when it is loaded, before main: so they are set and the
+// program runs itself again (execv of /proc/self/exe, same pid and arguments). Setting
+// OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME to anything keeps the runtime's own
+// behaviour; when execv fails, nabla runs on with the runtime's defaults.
 void default_openmp_wait_policy(char** argv) {
   for (const char* v : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"})
     if (std::getenv(v)) return;
-  ::setenv("OMP_WAIT_POLICY", "passive", 1);
+  ::setenv("GOMP_SPINCOUNT", "1000", 1);
+  ::setenv("KMP_BLOCKTIME", "0", 1);
   ::execv("/proc/self/exe", argv);
 }
 
