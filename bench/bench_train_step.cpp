@@ -109,12 +109,13 @@ void forward_backward(benchmark::State& state, Device d) {
   state.SetItemsProcessed(state.iterations() * kBatch);
 }
 
+constexpr int64_t kAttackBatch = 256;  // the attack workloads' batch
+
 void pgd10(benchmark::State& state, Device d) {
   Setup s(d);
   s.net.eval();
-  constexpr int64_t kPgdBatch = 256;
-  Tensor x = rand({kPgdBatch, 1, 28, 28}, DType::Float32, Device::cpu(), &s.gen).to(d);
-  Tensor y = randint(0, 10, {kPgdBatch}, &s.gen).to(d);
+  Tensor x = rand({kAttackBatch, 1, 28, 28}, DType::Float32, Device::cpu(), &s.gen).to(d);
+  Tensor y = randint(0, 10, {kAttackBatch}, &s.gen).to(d);
   attack::Options opt;
   opt.eps = 0.1;
   opt.alpha = 0.01;
@@ -125,10 +126,8 @@ void pgd10(benchmark::State& state, Device d) {
     attack::Result r = attack::pgd_linf(model, x, y, opt);
     benchmark::DoNotOptimize(r.x_adv.to(Device::cpu()).data<float>()[0]);
   }
-  state.SetItemsProcessed(state.iterations() * kPgdBatch);
+  state.SetItemsProcessed(state.iterations() * kAttackBatch);
 }
-
-constexpr int64_t kAttackBatch = 256;
 
 void apgd100(benchmark::State& state, Device d) {
   Setup s(d);
