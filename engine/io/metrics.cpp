@@ -33,7 +33,10 @@ CsvWriter::CsvWriter(const std::string& path, std::vector<std::string> columns)
   f_ = std::fopen(path.c_str(), "w");
   NABLA_CHECK(f_ != nullptr, "CsvWriter: cannot create ", path, ": ", std::strerror(errno));
   std::string header;
-  for (size_t i = 0; i < columns_.size(); ++i) header += (i ? "," : "") + csv_field(columns_[i]);
+  for (size_t i = 0; i < columns_.size(); ++i) {
+    if (i) header += ',';
+    header += csv_field(columns_[i]);
+  }
   header += '\n';
   std::fputs(header.c_str(), f_);
   NABLA_CHECK(std::fflush(f_) == 0, "CsvWriter: cannot write ", path, ": ", std::strerror(errno));
@@ -65,7 +68,10 @@ void CsvWriter::row(const std::vector<double>& values) {
               columns_.size(), " values (", columns_.size() == 1 ? columns_[0] : "one per column",
               "), got ", values.size());
   std::string line;
-  for (size_t i = 0; i < values.size(); ++i) line += (i ? "," : "") + format_number(values[i]);
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (i) line += ',';
+    line += format_number(values[i]);
+  }
   line += '\n';
   std::fputs(line.c_str(), f_);
   NABLA_CHECK(!std::ferror(f_) && std::fflush(f_) == 0, "CsvWriter::row: cannot write ", path_,

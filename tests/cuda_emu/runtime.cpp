@@ -298,7 +298,15 @@ cudaError_t check_event(const char* fn, cudaEvent_t e) {
 }
 
 std::string dim_str(dim3 d) {
-  return "(" + std::to_string(d.x) + "," + std::to_string(d.y) + "," + std::to_string(d.z) + ")";
+  // Appended piece by piece: GCC 12 reports a false -Wrestrict for `"literal" + std::string&&`.
+  std::string s = "(";
+  s += std::to_string(d.x);
+  s += ',';
+  s += std::to_string(d.y);
+  s += ',';
+  s += std::to_string(d.z);
+  s += ')';
+  return s;
 }
 
 }  // namespace
