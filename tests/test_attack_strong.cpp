@@ -581,7 +581,9 @@ TEST_CASE("cw: on an affine model it approaches the minimal L2 distance from abo
 TEST_CASE("jsma: reaches its target within the L0 budget, raising pixels to 1 in pairs") {
   PatternTask task(3);
   ConvNet cn = task.trained(5);
-  auto [x, y] = task.batch(8);
+  // Named tensors, not a structured binding: clang 14 cannot capture bindings in the lambda below.
+  const auto batch = task.batch(8);
+  const Tensor x = batch.first, y = batch.second;
   at::Options o;
   o.target_mode = at::TargetMode::Random;
   o.jsma_gamma = 0.25;  // 16 of 64 elements at most

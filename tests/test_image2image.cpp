@@ -624,7 +624,7 @@ TEST_CASE("cyclegan: the G step runs no D weight-gradient kernel, the D step no 
   for (const Tensor& p : m.G_A->parameters()) CHECK(p.grad().defined());
   for (const Tensor& p : m.D_A->parameters()) CHECK(p.requires_grad());  // unfrozen again
   CHECK(lg.size() == 6);
-  for (auto& [k, v] : lg) CHECK_MESSAGE(std::isfinite(v), k);
+  for (const auto& kv : lg) CHECK_MESSAGE(std::isfinite(kv.second), kv.first);
   // Cycle terms are lambda * L1 of images in [-1, 1]: within [0, 20].
   CHECK(lg[2].second > 0);
   CHECK(lg[2].second < 20);
