@@ -215,7 +215,27 @@ cudaError_t func_set_attribute(const char* kernel, cudaFuncAttribute attr, int v
 
 // ---------------------------------------------------------------- device intrinsics
 namespace cuda_emu::detail {
+// Where a kernel called an intrinsic, for the emulator's messages. std::source_location where the
+// library has it; clang 14 with libstdc++ 12 lacks __builtin_source_location, so there a struct
+// with the same three accessors, filled by the builtins (evaluated at the intrinsic's call site,
+// as a default argument).
+#if defined(__cpp_lib_source_location)
 using Site = std::source_location;
+#else
+struct Site {
+  static constexpr Site current(const char* file = __builtin_FILE(),
+                                unsigned line = __builtin_LINE(),
+                                unsigned column = __builtin_COLUMN()) noexcept {
+    return Site{file, line, column};
+  }
+  constexpr const char* file_name() const noexcept { return file_; }
+  constexpr unsigned line() const noexcept { return line_; }
+  constexpr unsigned column() const noexcept { return column_; }
+  const char* file_;
+  unsigned line_;
+  unsigned column_;
+};
+#endif
 void block_barrier(const Site& site);
 // Warp-level rendezvous of the lanes in `mask`: stores this lane's 8-byte value, waits for
 // every lane of the mask to arrive at the same intrinsic, then returns the exchange (32 slots)
@@ -253,21 +273,22 @@ T shuffle(unsigned mask, T v, int src, int width, const char* what, const Site& 
 }
 }  // namespace cuda_emu::detail
 
-inline void __syncthreads(const std::source_location& site = std::source_location::current()) {
+inline void __syncthreads(
+    const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   ::cuda_emu::detail::block_barrier(site);
 }
 inline void __syncwarp(unsigned mask = 0xffffffffu,
-                       const std::source_location& site = std::source_location::current()) {
+                       const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   ::cuda_emu::detail::warp_exchange(mask, 0, "__syncwarp", site);
 }
 template <typename T>
 T __shfl_sync(unsigned mask, T v, int src, int width = 32,
-              const std::source_location& site = std::source_location::current()) {
+              const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   return ::cuda_emu::detail::shuffle(mask, v, src, width, "__shfl_sync", site);
 }
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32,
-                  const std::source_location& site = std::source_location::current()) {
+                  const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   const int lane = ::cuda_emu::detail::lane_id();
   return ::cuda_emu::detail::shuffle(mask, v, (lane ^ lane_mask) & (width - 1), width,
                                      "__shfl_xor_sync", site);
@@ -275,7 +296,7 @@ T __shfl_xor_sync(unsigned mask, T v, int lane_mask, int width = 32,
 // Lanes whose source falls outside their segment keep their own value, as on the GPU.
 template <typename T>
 T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32,
-                   const std::source_location& site = std::source_location::current()) {
+                   const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   const int in_seg = ::cuda_emu::detail::lane_id() & (width - 1);
   const bool keep = in_seg + int(delta) >= width;
   const T r = ::cuda_emu::detail::shuffle(mask, v, keep ? in_seg : in_seg + int(delta), width,
@@ -284,15 +305,16 @@ T __shfl_down_sync(unsigned mask, T v, unsigned delta, int width = 32,
 }
 template <typename T>
 T __shfl_up_sync(unsigned mask, T v, unsigned delta, int width = 32,
-                 const std::source_location& site = std::source_location::current()) {
+                 const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   const int in_seg = ::cuda_emu::detail::lane_id() & (width - 1);
   const bool keep = in_seg < int(delta);
   const T r = ::cuda_emu::detail::shuffle(mask, v, keep ? in_seg : in_seg - int(delta), width,
                                           "__shfl_up_sync", site);
   return keep ? v : r;
 }
-inline unsigned __ballot_sync(unsigned mask, int pred,
-                              const std::source_location& site = std::source_location::current()) {
+inline unsigned __ballot_sync(
+    unsigned mask, int pred,
+    const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   const uint64_t* s = ::cuda_emu::detail::warp_exchange(mask, pred != 0, "__ballot_sync", site);
   unsigned r = 0;
   for (int l = 0; l < 32; ++l)
@@ -300,11 +322,11 @@ inline unsigned __ballot_sync(unsigned mask, int pred,
   return r;
 }
 inline int __any_sync(unsigned mask, int pred,
-                      const std::source_location& site = std::source_location::current()) {
+                      const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   return __ballot_sync(mask, pred, site) != 0;
 }
 inline int __all_sync(unsigned mask, int pred,
-                      const std::source_location& site = std::source_location::current()) {
+                      const ::cuda_emu::detail::Site& site = ::cuda_emu::detail::Site::current()) {
   return __ballot_sync(mask, pred, site) == mask;
 }
 // Fibers switch only at barriers and warp intrinsics: every store is visible to every later
