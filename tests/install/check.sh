@@ -37,4 +37,21 @@ if command -v pkg-config >/dev/null; then
   ${CXX:-c++} -O1 "$here/first.cpp" -o "$work/first_pc" $(pkg-config --cflags --libs nabla)
   check_output "$(OMP_NUM_THREADS=2 "$work/first_pc")" "the pkg-config build"
 fi
+# 3. The other compiler, when there is one. libomp (clang) also implements libgomp's entry points,
+#    so a clang project links a GCC-built nabla and runs the program; a GCC project cannot link a
+#    clang-built one, and find_package says so, naming the compiler to use, instead of link errors.
+if "${CXX:-c++}" --version | grep -q clang; then other=g++; else other=clang++; fi
+if command -v "$other" >/dev/null; then
+  if [ "$other" = clang++ ]; then
+    CXX="$other" cmake -S "$here" -B "$work/other" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null
+    cmake --build "$work/other" >/dev/null
+    check_output "$(OMP_NUM_THREADS=2 "$work/other/first")" "the find_package build with clang++"
+  elif out="$(CXX="$other" cmake -S "$here" -B "$work/other" -DCMAKE_PREFIX_PATH="$prefix" 2>&1)"; then
+    echo "install: configuring the first program with $other should fail (libgomp vs libomp)" >&2
+    exit 1
+  else
+    echo "$out" | tr -s ' \n' ' ' | grep -q "cannot link libnabla.a. Configure this project with" ||
+      { echo "install: $other: not the expected error:" >&2; echo "$out" >&2; exit 1; }
+  fi
+fi
 echo "install: find_package and pkg-config builds of the first program pass under $prefix"
