@@ -40,7 +40,9 @@ namespace {
 // OMP_WAIT_POLICY=passive (sleep at once) the busy case fell to 28 ms but the quiet one rose to
 // 29 ms, since every parallel region then wakes its threads through the kernel. GOMP_SPINCOUNT=1000
 // gave 16 ms quiet and 31 ms busy: close to the best of both (docs/benchmarks.md, "OpenMP under
-// load"). KMP_BLOCKTIME=0 asks clang's libomp, which ignores GOMP_SPINCOUNT, to sleep at once.
+// load"). clang's libomp ignores GOMP_SPINCOUNT and spins for KMP_BLOCKTIME milliseconds (200 by
+// default): 1 ms gave 14 ms quiet and 33 ms busy, where 0 (sleep at once) gave 27 and 25 ms and
+// the default 14 and 36 ms.
 // libgomp reads its variables once, when it is loaded, before main: so they are set and the
 // program runs itself again (execv of /proc/self/exe, same pid and arguments). Setting
 // OMP_WAIT_POLICY, GOMP_SPINCOUNT or KMP_BLOCKTIME to anything keeps the runtime's own
@@ -49,7 +51,7 @@ void default_openmp_wait_policy(char** argv) {
   for (const char* v : {"OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME"})
     if (std::getenv(v)) return;
   ::setenv("GOMP_SPINCOUNT", "1000", 1);
-  ::setenv("KMP_BLOCKTIME", "0", 1);
+  ::setenv("KMP_BLOCKTIME", "1", 1);
   ::execv("/proc/self/exe", argv);
 }
 
