@@ -64,8 +64,9 @@ import sys
 import time
 
 WORKLOADS = ["fashioncnn_train_step", "fashioncnn_forward", "fashioncnn_forward_backward",
-             "fashioncnn_pgd10", "fashioncnn_apgd100", "fashioncnn_square1000", "unet_train_step", "unet_pgd10", "unet_candidates", "dcgan_step",
-             "aae_step", "cyclegan_iteration", "pix2pix_iteration"]
+             "fashioncnn_pgd10", "fashioncnn_apgd100", "fashioncnn_square1000", "unet_train_step",
+             "unet_pgd10", "unet_candidates", "dcgan_step", "aae_step", "cyclegan_iteration",
+             "pix2pix_iteration"]
 
 
 def nabla_rates(build_dir, threads, min_time, device, only=None):
@@ -279,9 +280,9 @@ def torch_rates(threads, min_time, device, only=None):
            "unet_candidates": unet_candidates, "dcgan_step": dcgan_step,
            "aae_step": aae_step, "cyclegan_iteration": cyclegan_iteration,
            "pix2pix_iteration": pix2pix_iteration, **attack_workloads}
-    batch_of = {"fashioncnn_pgd10": 256, "fashioncnn_apgd100": 256, "fashioncnn_square1000": 256, "unet_train_step": 8, "unet_pgd10": 8,
-                "unet_candidates": 243, "aae_step": 100, "cyclegan_iteration": 1,
-                "pix2pix_iteration": 1}
+    batch_of = {"fashioncnn_pgd10": 256, "fashioncnn_apgd100": 256, "fashioncnn_square1000": 256,
+                "unet_train_step": 8, "unet_pgd10": 8, "unet_candidates": 243, "aae_step": 100,
+                "cyclegan_iteration": 1, "pix2pix_iteration": 1}
     rates = {}
     for name, fn in fns.items():
         if only and name not in only:
